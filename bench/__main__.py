@@ -1,0 +1,17 @@
+"""`make bench`: every benchmark against the running stack; prints a table, writes bench/results.json."""
+
+from __future__ import annotations
+
+from . import backends
+from .report import write
+
+BENCHMARKS = [backends.run]
+
+
+def main() -> None:
+    results = [result for benchmark in BENCHMARKS for result in benchmark()]
+    write(results)
+
+
+if __name__ == "__main__":
+    main()

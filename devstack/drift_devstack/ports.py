@@ -1,0 +1,53 @@
+"""Loopback ports: pinned by the user or picked free once, then kept for the life of the stack."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+from .config import PORT_VARIABLES, StackConfig
+from .errors import StackError
+
+
+def port_in_use(port: int) -> bool:
+    """True if something already listens on 127.0.0.1:`port`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _free_port(taken: set[int]) -> int:
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in taken:
+            return port
+
+
+def allocate(config: StackConfig) -> dict[str, int]:
+    """The stack's ports: those saved by a running stack, else pinned ones plus fresh free ones."""
+    saved = config.run_dir / "ports.json"
+    if saved.exists():
+        return json.loads(saved.read_text())
+    ports: dict[str, int] = {}
+    for name in PORT_VARIABLES:
+        ports[name] = config.pinned_ports.get(name) or _free_port(set(ports.values()))
+    config.run_dir.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(ports, indent=2))
+    return ports
+
+
+def release(config: StackConfig) -> None:
+    """Forget the saved ports (after the whole stack stopped)."""
+    (config.run_dir / "ports.json").unlink(missing_ok=True)
+
+
+def ensure_free(ports: dict[str, int], *names: str) -> None:
+    """Fail with a one-line error if a port a service is about to bind is taken by another process."""
+    for name in names:
+        if port_in_use(ports[name]):
+            raise StackError(
+                f"{name}: port {ports[name]} on 127.0.0.1 is already in use "
+                f"(stop its owner, or set {PORT_VARIABLES[name]} to a free port)"
+            )

