@@ -14,13 +14,14 @@ BENCH_DIR := $(CURDIR)/.dev/bench
 STACK := $(BIN)/python -m drift_devstack
 PYTEST_ARGS ?=
 
-.PHONY: help install dev dev-up dev-down test test-up test-down bench lint
+.PHONY: help install dev dev-up dev-down test test-up test-down bench lint crds
 
 help:
 	@echo "make dev    run Drift on a local stack (Kubernetes API server, Temporal, Redis, HBase) until Ctrl-C"
 	@echo "make test   run the whole suite (lint, unit, integration, e2e) against a fresh local stack"
 	@echo "make bench  run the benchmarks against a local stack; writes bench/results.json"
 	@echo "make dev-up / dev-down, test-up / test-down: start or stop a stack and leave it"
+	@echo "make crds   regenerate crds/ from the pydantic models in drift/models"
 
 install: $(VENV)/.installed
 
@@ -72,3 +73,6 @@ bench: install
 lint: install
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
+
+crds: install
+	@$(BIN)/python -m drift.crdgen

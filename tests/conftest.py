@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,25 @@ def stack_env() -> dict[str, str]:
     env = {**os.environ, **_read_env_file(env_file)}
     os.environ.update(env)
     return env
+
+
+def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the stack's kubectl; with `check`, fail the test on a non-zero exit, showing stderr."""
+    result = subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, check=False)
+    if check:
+        assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="session")
+def crds_installed(stack_env: dict[str, str]) -> None:
+    """Drift's CRDs applied to the API server (server-side, so re-applying is harmless) and established."""
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "crds"))
+    kubectl(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/nodedefinitions.drift.dev",
+        "crd/workflows.drift.dev",
+        "crd/workflowruns.drift.dev",
+    )

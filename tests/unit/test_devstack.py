@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from drift_devstack import ports
 from drift_devstack.config import StackConfig, load_config
 from drift_devstack.errors import StackError

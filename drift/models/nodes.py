@@ -1,0 +1,186 @@
+"""Node types: the per-type blocks shared by NodeDefinition specs and inline workflow nodes."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from .base import ApiModel
+from .common import Expression, NodeName, OutputMapping, ResourceName, RetryPolicy, Template
+
+DEFINABLE_TYPES = ("http", "script", "processor", "instruction", "wait", "success", "failure")
+"""Types a NodeDefinition may have."""
+NODE_TYPES = (*DEFINABLE_TYPES, "branch")
+"""Types an inline workflow node may have: branch only makes sense inside a graph."""
+TERMINAL_TYPES = ("success", "failure")
+BLOCK_REQUIRED = ("http", "script", "processor", "instruction", "wait", "failure")
+"""Types whose block must be present (success's block is optional)."""
+
+DefinableType = Literal["http", "script", "processor", "instruction", "wait", "success", "failure"]
+NodeType = Literal["http", "script", "processor", "instruction", "wait", "success", "failure", "branch"]
+
+
+class SecretKeyRef(ApiModel):
+    """A key of a Secret in the run's namespace."""
+
+    name: ResourceName
+    """Secret name."""
+    key: str = Field(min_length=1, max_length=253)
+    """Key inside the Secret's data."""
+
+
+class HeaderFromSecret(ApiModel):
+    """An HTTP header whose value is read from a Secret when the node runs: never stored or logged."""
+
+    name: str = Field(min_length=1, max_length=256, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+    """Header name."""
+    secret_key_ref: SecretKeyRef
+    """Where the value comes from."""
+
+
+class HttpBlock(ApiModel):
+    """Calls an HTTP endpoint; the result is `{status, headers, body}`."""
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
+    """HTTP method (default GET)."""
+    url: Template = Field(min_length=1)
+    """URL; may hold {{ }} templates."""
+    headers: dict[str, Template] = Field(default_factory=dict, max_length=64)
+    """Literal headers; values may hold {{ }} templates."""
+    headers_from: list[HeaderFromSecret] = Field(default_factory=list, max_length=16)
+    """Headers read from Secrets at execution time."""
+    query: dict[str, Template] = Field(default_factory=dict, max_length=64)
+    """Query parameters; values may hold {{ }} templates."""
+    body: Any = None
+    """JSON request body; string leaves may hold {{ }} templates."""
+    timeout_seconds: float | None = Field(default=None, gt=0, le=3600)
+    """Timeout of one request, in seconds (default 30)."""
+
+
+class ScriptBlock(ApiModel):
+    """Computes a value with a side-effect-free expression (replaces the predecessor's Groovy node)."""
+
+    language: Literal["cel"] = "cel"
+    """Expression language: cel (JSONata is not supported yet)."""
+    expression: Expression
+    """The expression; its value is the node's result."""
+
+
+class ProcessorBlock(ApiModel):
+    """Writes several context keys at once."""
+
+    assignments: dict[NodeName, Expression] = Field(alias="set", min_length=1, max_length=64)
+    """Context key -> CEL expression; all are evaluated against the context before the node."""
+
+
+class InstructionBlock(ApiModel):
+    """Waits for a human: a `spec.resume` entry of the WorkflowRun answers it."""
+
+    message: Template = Field(min_length=1)
+    """What to ask; may hold {{ }} templates. Shown in status.waitingFor."""
+    options: list[str] = Field(default_factory=list, max_length=32)
+    """If set, the resume input must carry `choice` equal to one of these."""
+    input_schema: dict[str, Any] | None = None
+    """JSON Schema the resume input must satisfy."""
+    timeout_seconds: int | None = Field(default=None, ge=1, le=31_536_000)
+    """Give up waiting after this many seconds."""
+    on_timeout: NodeName | None = None
+    """Node to go to on timeout; without it a timeout fails the node."""
+
+
+class WaitBlock(ApiModel):
+    """A durable timer: waits a number of seconds or until a time."""
+
+    seconds: int | None = Field(default=None, ge=0, le=31_536_000)
+    """Seconds to wait."""
+    until: Expression | None = None
+    """CEL expression giving an RFC 3339 time to wait until."""
+
+    @model_validator(mode="after")
+    def _one_of(self) -> WaitBlock:
+        if (self.seconds is None) == (self.until is None):
+            raise ValueError("give exactly one of seconds and until")
+        return self
+
+
+class SuccessBlock(ApiModel):
+    """Ends the run successfully."""
+
+    message: Template | None = None
+    """Final message; may hold {{ }} templates."""
+    output: Expression | None = None
+    """CEL expression whose value becomes the run's output."""
+
+
+class FailureBlock(ApiModel):
+    """Ends the run as Failed with an error code; inside failure handling `error` is in scope."""
+
+    code: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")
+    """Machine-readable error code (e.g. REFUND_FAILED)."""
+    message: Template | None = None
+    """Error message; may hold {{ }} templates (e.g. {{ error.message }})."""
+
+
+class Choice(ApiModel):
+    """One branch: the first choice whose condition holds decides the next node."""
+
+    when: Expression
+    """CEL condition over input and context."""
+    next: NodeName
+    """Node to go to when the condition holds."""
+
+
+class TypedBlocks(ApiModel):
+    """A node's type and the one block of that type (shared by NodeDefinition and inline nodes)."""
+
+    http: HttpBlock | None = None
+    """The http block (type http)."""
+    script: ScriptBlock | None = None
+    """The script block (type script)."""
+    processor: ProcessorBlock | None = None
+    """The processor block (type processor)."""
+    instruction: InstructionBlock | None = None
+    """The instruction block (type instruction)."""
+    wait: WaitBlock | None = None
+    """The wait block (type wait)."""
+    success: SuccessBlock | None = None
+    """The success block (type success; optional)."""
+    failure: FailureBlock | None = None
+    """The failure block (type failure)."""
+    output: OutputMapping | None = None
+    """What the node stores in the run context."""
+    retry: RetryPolicy | None = None
+    """Retry policy of side-effecting nodes (default: 3 attempts, 1 s, x2, 60 s max)."""
+    timeout_seconds: int | None = Field(default=None, ge=1, le=86_400)
+    """Start-to-close timeout of one attempt, in seconds (default 300)."""
+
+    def block(self, node_type: str) -> ApiModel | None:
+        """The block of `node_type`, if given."""
+        return getattr(self, node_type, None)
+
+    def blocks_given(self) -> list[str]:
+        """Names of the type blocks present."""
+        return [name for name in DEFINABLE_TYPES if getattr(self, name) is not None]
+
+    def check_blocks(self, node_type: str | None) -> None:
+        """Exactly the block of `node_type` (none for a ref or branch; success's may be omitted)."""
+        for name in self.blocks_given():
+            if name != node_type:
+                raise ValueError(f"{name} block given but type is {node_type or 'unset (ref)'}")
+        if node_type in BLOCK_REQUIRED and self.block(node_type) is None:
+            raise ValueError(f"type {node_type} needs a {node_type} block")
+
+
+class NodeDefinitionSpec(TypedBlocks):
+    """A reusable step: one type and its block."""
+
+    type: DefinableType
+    """Node type: http, script, processor, instruction, wait, success or failure."""
+    description: str | None = Field(default=None, max_length=4096)
+    """What the step does."""
+
+    @model_validator(mode="after")
+    def _blocks(self) -> NodeDefinitionSpec:
+        self.check_blocks(self.type)
+        return self
