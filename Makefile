@@ -64,6 +64,7 @@ test: install
 	  exit $$rc
 
 bench: install
+	@$(STACK) --state-dir $(BENCH_DIR) down --purge
 	@$(STACK) --state-dir $(BENCH_DIR) up
 	@set +e; set -a; . $(BENCH_DIR)/env; set +a; \
 	  $(BIN)/python -m bench; rc=$$?; \

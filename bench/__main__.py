@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from . import backends
+from . import backends, definition_cache
 from .report import write
 
-BENCHMARKS = [backends.run]
+BENCHMARKS = [backends.run, definition_cache.run]
 
 
 def main() -> None:

@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import os
-import time
 import uuid
 
 import happybase
 import redis
 
 from .report import Result, percentile
+from .timing import sample_ms
 
 PREDECESSOR_REDIS_HIT_MS = 5.0
 """The predecessor design's figure for a definition read from Redis (seeds: Drift HLD, caching)."""
 SAMPLES = 2000
-
-
-def _time_ms(call, samples: int = SAMPLES) -> list[float]:
-    for _ in range(50):  # warm connections and JIT paths before timing
-        call()
-    times = []
-    for _ in range(samples):
-        began = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - began) * 1000)
-    return times
 
 
 def run() -> list[Result]:
@@ -33,7 +22,7 @@ def run() -> list[Result]:
     client = redis.Redis.from_url(os.environ["DRIFT_REDIS_URL"])
     key = f"bench:{uuid.uuid4()}"
     client.set(key, value)
-    redis_times = _time_ms(lambda: client.get(key))
+    redis_times = sample_ms(lambda: client.get(key), SAMPLES)
     client.delete(key)
 
     connection = happybase.Connection(os.environ["DRIFT_HBASE_HOST"], int(os.environ["DRIFT_HBASE_PORT"]))
@@ -41,7 +30,7 @@ def run() -> list[Result]:
     connection.create_table(table_name, {"d": {"max_versions": 1}})
     table = connection.table(table_name)
     table.put(b"support/refund_7f3a9c21d0b4", {b"d:body": value})
-    hbase_times = _time_ms(lambda: table.row(b"support/refund_7f3a9c21d0b4"), samples=SAMPLES // 2)
+    hbase_times = sample_ms(lambda: table.row(b"support/refund_7f3a9c21d0b4"), SAMPLES // 2)
     connection.delete_table(table_name, disable=True)
 
     baseline = "predecessor Redis hit (design doc)"

@@ -1,0 +1,1 @@
+"""The definition cache: in-process LRU, then Redis, then HBase."""

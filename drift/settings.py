@@ -1,0 +1,43 @@
+"""Settings from the environment (the variables API.md's Operations section names), read once at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import fields
+
+from .cache.definitions import CacheSettings
+from .storage.hbase import HBaseSettings
+
+
+def _typed(cls: type, prefix: str, env: Mapping[str, str], overrides: dict[str, object]) -> dict[str, object]:
+    """Dataclass field values from `{prefix}{FIELD_NAME}` variables, converted to the field's type."""
+    values: dict[str, object] = dict(overrides)
+    for field in fields(cls):
+        raw = env.get(f"{prefix}{field.name.upper()}")
+        if raw is None or field.name in values:
+            continue
+        kind = type(field.default)
+        try:
+            values[field.name] = kind(raw)
+        except ValueError:
+            raise ValueError(f"{prefix}{field.name.upper()}={raw!r} is not a valid {kind.__name__}") from None
+    return values
+
+
+def hbase_settings(env: Mapping[str, str] = os.environ) -> HBaseSettings:
+    """DRIFT_HBASE_HOST, DRIFT_HBASE_PORT, DRIFT_TABLE_PREFIX, DRIFT_HBASE_POOL_SIZE, ..."""
+    overrides: dict[str, object] = {}
+    if "DRIFT_TABLE_PREFIX" in env:
+        overrides["table_prefix"] = env["DRIFT_TABLE_PREFIX"]
+    return HBaseSettings(**_typed(HBaseSettings, "DRIFT_HBASE_", env, overrides))  # type: ignore[arg-type]
+
+
+def cache_settings(env: Mapping[str, str] = os.environ) -> CacheSettings:
+    """DRIFT_CACHE_MEMORY_ENTRIES, DRIFT_CACHE_MEMORY_TTL_SECONDS, DRIFT_CACHE_REDIS_TTL_SECONDS, ..."""
+    return CacheSettings(**_typed(CacheSettings, "DRIFT_CACHE_", env, {}))  # type: ignore[arg-type]
+
+
+def redis_url(env: Mapping[str, str] = os.environ) -> str:
+    """DRIFT_REDIS_URL (default redis://127.0.0.1:6379/0)."""
+    return env.get("DRIFT_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -1,0 +1,1 @@
+"""Persistent storage: HBase tables for definition versions, latest pointers and run contexts."""
