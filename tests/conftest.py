@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -45,13 +46,11 @@ def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> subproc
 
 @pytest.fixture(scope="session")
 def crds_installed(stack_env: dict[str, str]) -> None:
-    """Drift's CRDs applied to the API server (server-side, so re-applying is harmless) and established."""
+    """Drift's CRDs applied (server-side, so re-applying is harmless), established and in the OpenAPI spec."""
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "crds"))
-    kubectl(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/nodedefinitions.drift.dev",
-        "crd/workflows.drift.dev",
-        "crd/workflowruns.drift.dev",
-    )
+    crds = ("crd/nodedefinitions.drift.dev", "crd/workflows.drift.dev", "crd/workflowruns.drift.dev")
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", *crds)
+    deadline = time.monotonic() + 60
+    while kubectl("explain", "workflowrun.spec", check=False).returncode != 0:  # OpenAPI publishing lags a bit
+        assert time.monotonic() < deadline, "the CRDs never appeared in the API server's OpenAPI spec"
+        time.sleep(0.5)
