@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge, Histogram
 
 CACHE_REQUESTS = Counter(
     "drift_cache_requests_total",
@@ -13,4 +13,39 @@ CACHE_INVALIDATIONS = Counter(
     "drift_cache_invalidations_total",
     "Latest-pointer invalidations: published by writers, received by readers.",
     ["direction"],
+)
+
+NODE_EXECUTIONS = Counter(
+    "drift_node_executions_total", "Node executions by node type and result phase.", ["type", "result"]
+)
+NODE_SECONDS = Histogram(
+    "drift_node_duration_seconds",
+    "Wall time of one node execution (retries and waits included) by node type.",
+    ["type"],
+    buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300, 3600),
+)
+CONTEXT_PERSIST_SECONDS = Histogram(
+    "drift_context_persist_seconds",
+    "Time to write a run's context to HBase after a node.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1),
+)
+
+# Operator ------------------------------------------------------------------------------------------------
+
+RECONCILES = Counter(
+    "drift_operator_reconciles_total",
+    "Reconciles by kind (NodeDefinition, Workflow, WorkflowRun) and result (synced, invalid, retry, error).",
+    ["kind", "result"],
+)
+SYNC_SECONDS = Histogram(
+    "drift_operator_sync_seconds",
+    "Time from a change (spec or run event) to its status written, by kind.",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+RUNS = Gauge("drift_operator_runs", "WorkflowRuns known to the operator, by phase.", ["phase"])
+RUN_EVENTS = Counter(
+    "drift_operator_run_events_total",
+    "Run snapshots from the Redis channel, by outcome (applied, coalesced, stale, unknown, invalid).",
+    ["outcome"],
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -11,9 +11,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 DEFAULT_PORT = 9090
 
 
-def metrics_port() -> int:
+def metrics_port(env: Mapping[str, str] = os.environ) -> int:
     """DRIFT_METRICS_PORT (default 9090)."""
-    return int(os.environ.get("DRIFT_METRICS_PORT", DEFAULT_PORT))
+    return int(env.get("DRIFT_METRICS_PORT", DEFAULT_PORT))
 
 
 async def serve(port: int, alive: Callable[[], bool] = lambda: True, host: str = "0.0.0.0") -> web.AppRunner:  # noqa: S104 - probes and scrapes come from outside the pod

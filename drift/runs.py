@@ -57,6 +57,8 @@ class RunStart(_Model):
     workflow_name: str
     workflow_version: str
     input: dict[str, Any] = Field(default_factory=dict)
+    carried: dict[str, Any] | None = None
+    """Internal to the worker: the state a run carries across continue-as-new (None when the operator starts it)."""
 
 
 class ResumeRequest(_Model):

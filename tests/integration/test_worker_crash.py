@@ -1,0 +1,81 @@
+"""A worker killed with SIGKILL mid-run: a new one finishes the run, nothing persisted is lost and no
+completed HTTP call is made again."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import uuid
+
+import pytest
+
+from drift.cache.definitions import DefinitionCache
+from drift.runs import RunSnapshot
+from drift.settings import hbase_settings, redis_url
+from drift_worker.main import connect_temporal
+
+from .worker_harness import Drift, private_store, start_echo_server
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _worker_process(env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "drift_worker.main", env={**os.environ, **env, "DRIFT_METRICS_PORT": str(_free_port())}
+    )
+
+
+@pytest.fixture
+async def crash_setup(stack_env):
+    store = private_store(hbase_settings())
+    await store.ensure_tables()
+    cache = DefinitionCache(store, redis_url())
+    client = await connect_temporal(stack_env)
+    server, runner = await start_echo_server()
+    drift = Drift(client, cache, store, f"crash-{uuid.uuid4()}")
+    env = {"DRIFT_TASK_QUEUE": drift.task_queue, "DRIFT_TABLE_PREFIX": store.settings.table_prefix}
+    yield drift, server, env
+    await runner.cleanup()
+    await cache.close()
+    store.close()
+
+
+async def test_a_killed_worker_loses_nothing_and_repeats_no_http_call(crash_setup):
+    drift, server, env = crash_setup
+    spec = {"startAt": "fetch", "nodes": [
+        {"name": "fetch", "type": "http", "http": {"url": server.url + "/orders/9"}, "next": "pause"},
+        {"name": "pause", "type": "wait", "wait": {"seconds": 4}, "next": "done"},
+        {"name": "done", "type": "success", "success": {"output": "context.fetch.body.id"}},
+    ]}  # fmt: skip
+    first = await _worker_process(env)
+    handle = await drift.start(await drift.publish_workflow("crash", spec))
+    for _ in range(300):  # the http call is done once its result is persisted
+        stored = await drift.store.get_context(handle.id)
+        if stored is not None and "fetch" in json.loads(stored):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("the http node never completed")
+    first.send_signal(signal.SIGKILL)
+    await first.wait()
+    assert server.calls["order"] == 1
+
+    second = await _worker_process(env)
+    try:
+        result = await asyncio.wait_for(handle.result(), 60)
+    finally:
+        second.terminate()
+        await second.wait()
+    assert isinstance(result, RunSnapshot)
+    assert (result.phase, result.output) == ("Succeeded", "9")
+    assert server.calls["order"] == 1, "the completed http call must not run again"
+    context = json.loads(await drift.store.get_context(handle.id))
+    assert context["fetch"]["body"]["id"] == "9"

@@ -1,0 +1,119 @@
+"""An in-process Drift worker on a private task queue and table prefix, plus a local HTTP server."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from temporalio.client import Client, WorkflowHandle
+
+from drift.cache.definitions import DefinitionCache
+from drift.definitions import StoredDefinition
+from drift.runs import WORKFLOW_TYPE, RunSnapshot, RunStart
+from drift.storage.hbase import HBaseStore
+
+
+@dataclass
+class Drift:
+    """Publishes definitions and starts runs the way the operator does."""
+
+    client: Client
+    cache: DefinitionCache
+    store: HBaseStore
+    task_queue: str
+    namespace: str = "default"
+
+    async def publish_node(self, name: str, spec: dict[str, Any]) -> StoredDefinition:
+        node = StoredDefinition.build("node", self.namespace, name, spec, None)
+        await self.cache.publish(node)
+        return node
+
+    async def publish_workflow(
+        self, name: str, spec: dict[str, Any], nodes: dict[str, str] | None = None
+    ) -> StoredDefinition:
+        workflow = StoredDefinition.build("workflow", self.namespace, name, spec, nodes or {})
+        await self.cache.publish(workflow)
+        return workflow
+
+    async def start(
+        self, workflow: StoredDefinition, run_input: dict[str, Any] | None = None, **options: Any
+    ) -> WorkflowHandle:
+        run_id = str(uuid.uuid4())
+        start = RunStart(
+            namespace=self.namespace, run_name=f"run-{run_id[:8]}", run_uid=run_id, input=run_input or {},
+            workflow_name=workflow.name, workflow_version=workflow.version,
+        )  # fmt: skip
+        return await self.client.start_workflow(
+            WORKFLOW_TYPE, start, id=f"{self.namespace}/{start.run_name}/{run_id}", task_queue=self.task_queue,
+            result_type=RunSnapshot, **options,
+        )  # fmt: skip
+
+    async def run(self, spec: dict[str, Any], run_input: dict[str, Any] | None = None, name: str = "wf") -> RunSnapshot:
+        handle = await self.start(await self.publish_workflow(name, spec), run_input)
+        return await handle.result()
+
+
+def private_store(settings) -> HBaseStore:  # type: ignore[no-untyped-def]
+    return HBaseStore(dataclasses.replace(settings, table_prefix=f"w{uuid.uuid4().hex[:6]}_"))
+
+
+@dataclass
+class EchoServer:
+    """Loopback HTTP endpoints for http nodes; counts the calls per path."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    seen_headers: list[dict[str, str]] = field(default_factory=list)
+    url: str = ""
+
+    def app(self) -> web.Application:
+        async def order(request: web.Request) -> web.Response:
+            self.calls["order"] += 1
+            self.seen_headers.append(dict(request.headers))
+            return web.json_response({"id": request.match_info["id"], "amount": 120, "q": request.query.get("q")})
+
+        async def echo(request: web.Request) -> web.Response:
+            self.calls["echo"] += 1
+            return web.json_response({"got": await request.json()}, status=201)
+
+        async def flaky(request: web.Request) -> web.Response:
+            self.calls["flaky"] += 1
+            failures = int(request.query.get("fail", "2"))
+            if self.calls["flaky"] <= failures:
+                return web.json_response({"error": "busy"}, status=int(request.query.get("status", "503")))
+            return web.json_response({"ok": True})
+
+        async def status(request: web.Request) -> web.Response:
+            self.calls[f"status{request.match_info['code']}"] += 1
+            return web.json_response({"error": "nope"}, status=int(request.match_info["code"]))
+
+        async def big(_: web.Request) -> web.Response:
+            self.calls["big"] += 1
+            return web.Response(body=b"x" * (2 * 1024 * 1024))
+
+        app = web.Application()
+        app.router.add_get("/orders/{id}", order)
+        app.router.add_post("/echo", echo)
+        app.router.add_get("/flaky", flaky)
+        app.router.add_get("/status/{code}", status)
+        app.router.add_get("/big", big)
+        return app
+
+
+async def start_echo_server() -> tuple[EchoServer, web.AppRunner]:
+    server = EchoServer()
+    runner = web.AppRunner(server.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    server.url = f"http://127.0.0.1:{port}"
+    return server, runner
+
+
+def temporal_address() -> str:
+    return os.environ["DRIFT_TEMPORAL_ADDRESS"]

@@ -1,0 +1,1 @@
+"""drift-worker: the Temporal worker that interprets Drift workflows node by node."""

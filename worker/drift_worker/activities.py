@@ -1,0 +1,115 @@
+"""The worker's activities: every piece of I/O a run does (definitions, HTTP, Secrets, HBase, Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import time
+
+import httpx
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from drift.cache.definitions import DefinitionCache
+from drift.errors import BackendUnavailable
+from drift.metrics import CONTEXT_PERSIST_SECONDS, NODE_EXECUTIONS, NODE_SECONDS
+from drift.runs import RunEvent, run_events_channel
+from drift.storage.hbase import HBaseStore
+
+from . import http_client
+from .egress import EgressPolicy
+from .graph import PinnedGraph
+from .messages import HttpRequest, LoadGraph, ProgressUpdate
+
+log = logging.getLogger(__name__)
+
+
+class DriftActivities:
+    """Activities bound to the worker's clients (one instance per worker process)."""
+
+    def __init__(
+        self, cache: DefinitionCache, store: HBaseStore, core: k8s.CoreV1Api | None, egress: EgressPolicy
+    ) -> None:
+        self.cache = cache
+        self.store = store
+        self.core = core
+        self.egress = egress
+        self.http = httpx.AsyncClient(follow_redirects=False)
+        self.channel = run_events_channel(store.settings.table_prefix)
+
+    @activity.defn(name="drift.load_graph")
+    async def load_graph(self, request: LoadGraph) -> PinnedGraph:
+        """The workflow version and every node-definition version it pins, through the cache."""
+        workflow = await self.cache.version(
+            "workflow", f"{request.namespace}/{request.workflow_name}_{request.workflow_version}"
+        )
+        if workflow is None:
+            raise ApplicationError(
+                f"Workflow {request.workflow_name} version {request.workflow_version} is not in HBase",
+                type="WORKFLOW_VERSION_NOT_FOUND", non_retryable=True,
+            )  # fmt: skip
+        definitions = {}
+        for name, version in workflow.node_versions.items():
+            node = await self.cache.version("node", f"{request.namespace}/{name}_{version}")
+            if node is None:
+                raise ApplicationError(f"NodeDefinition {name} version {version} is not in HBase",
+                                       type="NODE_VERSION_NOT_FOUND", non_retryable=True)  # fmt: skip
+            definitions[name] = node
+        return PinnedGraph.build(workflow, definitions)
+
+    @activity.defn(name="drift.http_request")
+    async def http_request(self, request: HttpRequest) -> dict:
+        """One attempt of an http node (Temporal retries it under the node's policy)."""
+        attempt = activity.info().attempt
+        await http_client.check_egress(request.url, self.egress, attempt)
+        secrets = await self._secret_headers(request, attempt)
+        result = await http_client.send(self.http, request, secrets, attempt)
+        return {**result, "attempt": attempt}
+
+    async def _secret_headers(self, request: HttpRequest, attempt: int) -> dict[str, str]:
+        """Header values read from Secrets now: never logged, persisted or returned."""
+        values = {}
+        for header in request.headers_from:
+            ref = header.secret_key_ref
+            if self.core is None:
+                raise http_client.failure("SECRET_UNAVAILABLE", "no Kubernetes access to read Secrets",
+                                          retryable=False, attempt=attempt)  # fmt: skip
+            try:
+                secret = await asyncio.to_thread(self.core.read_namespaced_secret, ref.name, request.namespace)
+            except ApiException as exc:
+                retryable = exc.status not in (403, 404)
+                raise http_client.failure("SECRET_NOT_FOUND" if exc.status == 404 else "SECRET_UNAVAILABLE",
+                                          f"Secret {ref.name}: {exc.reason}", retryable=retryable,
+                                          attempt=attempt) from None  # fmt: skip
+            data = (secret.data or {}).get(ref.key)
+            if data is None:
+                raise http_client.failure("SECRET_NOT_FOUND", f"Secret {ref.name} has no key {ref.key}",
+                                          retryable=False, attempt=attempt)  # fmt: skip
+            values[header.name] = base64.b64decode(data).decode()
+        return values
+
+    @activity.defn(name="drift.persist_progress")
+    async def persist_progress(self, update: ProgressUpdate) -> None:
+        """Write the context to HBase (idempotent by sequence), then publish the snapshot (best effort)."""
+        began = time.perf_counter()
+        body = json.dumps(update.context, separators=(",", ":")).encode()
+        try:
+            await self.store.put_context(update.workflow_id, body, update.sequence)
+        except BackendUnavailable as exc:
+            raise ApplicationError(str(exc), type="HBASE_UNAVAILABLE") from None
+        CONTEXT_PERSIST_SECONDS.observe(time.perf_counter() - began)
+        if update.completed is not None:
+            NODE_EXECUTIONS.labels(update.completed.type, update.completed.phase).inc()
+            NODE_SECONDS.labels(update.completed.type).observe(update.duration_seconds)
+        event = RunEvent(workflow_id=update.workflow_id, snapshot=update.snapshot)
+        try:
+            await self.cache.redis.client.publish(self.channel, event.model_dump_json())
+        except Exception as exc:  # noqa: BLE001 - the operator's resync covers a lost event
+            log.warning("run event not published (%s); the operator will resync", exc)
+
+    async def close(self) -> None:
+        await self.http.aclose()

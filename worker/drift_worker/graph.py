@@ -1,0 +1,73 @@
+"""A pinned workflow graph: every node resolved to its type and blocks, as the interpreter runs it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from drift.definitions import StoredDefinition
+from drift.models.nodes import Choice, TypedBlocks
+from drift.models.workflow import WorkflowNode, WorkflowSpec
+
+
+class ResolvedNode(TypedBlocks):
+    """A workflow node with its definition merged in: the graph's edges plus one type and its block."""
+
+    name: str
+    type: str
+    next: str | None = None
+    on_error: str | None = None
+    choices: list[Choice] = Field(default_factory=list)
+    default: str | None = None
+    ref: str | None = None
+    """`{name}_{version}` of the NodeDefinition it came from, if any."""
+
+    @property
+    def output_key(self) -> str:
+        """Where the node's output goes in the context."""
+        return self.output.key if self.output and self.output.key else self.name
+
+
+def _resolve(node: WorkflowNode, definitions: dict[str, StoredDefinition]) -> ResolvedNode:
+    edges: dict[str, Any] = {
+        "name": node.name, "next": node.next, "on_error": node.on_error,
+        "choices": node.choices, "default": node.default,
+    }  # fmt: skip
+    if node.ref is None:
+        blocks = node.model_dump(exclude={"name", "ref", "next", "on_error", "choices", "default"})
+        return ResolvedNode(**blocks, **edges)
+    stored = definitions[node.ref.name]
+    spec = stored.node_spec()
+    blocks = spec.model_dump(exclude={"description"})
+    # A ref node's own output/retry/timeout (given next to `ref` in the workflow) win over the definition's.
+    for override in ("output", "retry", "timeout_seconds"):
+        if getattr(node, override) is not None:
+            blocks[override] = getattr(node, override)
+    return ResolvedNode(**blocks, **edges, ref=f"{stored.name}_{stored.version}")
+
+
+class PinnedGraph(BaseModel):
+    """Everything a run needs from its workflow version; immutable for the life of the run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow_name: str
+    workflow_version: str
+    start_at: str
+    on_failure: str | None
+    input_schema: dict[str, Any] | None
+    nodes: dict[str, ResolvedNode]
+
+    @classmethod
+    def build(cls, workflow: StoredDefinition, definitions: dict[str, StoredDefinition]) -> PinnedGraph:
+        """Resolve `workflow` with the node definitions its version pinned (keyed by definition name)."""
+        spec: WorkflowSpec = workflow.workflow_spec()
+        return cls(
+            workflow_name=workflow.name,
+            workflow_version=workflow.version,
+            start_at=spec.start_at,
+            on_failure=spec.on_failure,
+            input_schema=spec.input_schema,
+            nodes={node.name: _resolve(node, definitions) for node in spec.nodes},
+        )

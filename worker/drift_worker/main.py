@@ -1,0 +1,102 @@
+"""`drift-worker`: builds settings and clients, then runs the Temporal worker until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Mapping
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from drift.cache.definitions import DefinitionCache
+from drift.observability import metrics_port, serve
+from drift.settings import cache_settings, hbase_settings, redis_url
+from drift.storage.hbase import HBaseStore
+
+from .activities import DriftActivities
+from .egress import DEFAULT_DENY, EgressPolicy, parse_cidrs
+from .workflow import DriftRunWorkflow
+
+log = logging.getLogger("drift_worker")
+
+
+def egress_policy(env: Mapping[str, str]) -> EgressPolicy:
+    """DRIFT_EGRESS_DENY_CIDRS adds to the default denials; DRIFT_EGRESS_ALLOW_CIDRS makes exceptions."""
+    deny = parse_cidrs(",".join([*DEFAULT_DENY, env.get("DRIFT_EGRESS_DENY_CIDRS", "")]))
+    return EgressPolicy(deny=deny, allow=parse_cidrs(env.get("DRIFT_EGRESS_ALLOW_CIDRS", "")))
+
+
+def kubernetes_core() -> k8s.CoreV1Api | None:
+    """Core API for reading Secrets: in-cluster config, else KUBECONFIG; None (http headersFrom fails) if neither."""
+    try:
+        k8s_config.load_incluster_config()
+    except k8s_config.ConfigException:
+        try:
+            k8s_config.load_kube_config()
+        except (k8s_config.ConfigException, OSError):
+            log.warning("no Kubernetes configuration: http nodes with headersFrom will fail")
+            return None
+    return k8s.CoreV1Api()
+
+
+async def connect_temporal(env: Mapping[str, str]) -> Client:
+    """A client for DRIFT_TEMPORAL_ADDRESS / DRIFT_TEMPORAL_NAMESPACE speaking pydantic models."""
+    return await Client.connect(
+        env.get("DRIFT_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+        namespace=env.get("DRIFT_TEMPORAL_NAMESPACE", "default"),
+        data_converter=pydantic_data_converter,
+    )
+
+
+def new_worker(temporal: Client, task_queue: str, activities: DriftActivities) -> Worker:
+    """The worker: the DriftRun workflow and its activities on `task_queue`."""
+    return Worker(
+        temporal,
+        task_queue=task_queue,
+        workflows=[DriftRunWorkflow],
+        activities=[activities.load_graph, activities.http_request, activities.persist_progress],
+        max_concurrent_activities=200,
+        max_concurrent_local_activities=200,
+    )
+
+
+async def run_worker(env: Mapping[str, str]) -> None:
+    """Connect everything, serve metrics, run the worker until a stop signal, then drain and close."""
+    store = HBaseStore(hbase_settings(env))
+    await store.ensure_tables()
+    cache = DefinitionCache(store, redis_url(env), cache_settings(env))
+    await cache.start()
+    temporal = await connect_temporal(env)
+    activities = DriftActivities(cache, store, kubernetes_core(), egress_policy(env))
+    worker = new_worker(temporal, env.get("DRIFT_TASK_QUEUE", "drift"), activities)
+    endpoint = await serve(metrics_port(env))
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    log.info("drift-worker polling task queue %s", worker.task_queue)
+    async with worker:
+        await stop.wait()
+        log.info("stopping: finishing in-flight tasks")
+    await endpoint.cleanup()
+    await activities.close()
+    await cache.close()
+    store.close()
+
+
+def main() -> None:
+    """Entry point of the `drift-worker` console script."""
+    logging.basicConfig(
+        level=os.environ.get("DRIFT_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    asyncio.run(run_worker(dict(os.environ)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""Inputs of the worker's activities: one pydantic model each, so fields can be added later."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from drift.models.nodes import HeaderFromSecret
+from drift.models.run import NodeExecution
+from drift.runs import RunSnapshot
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class LoadGraph(_Message):
+    """Which workflow version to pin."""
+
+    namespace: str
+    workflow_name: str
+    workflow_version: str
+
+
+class HttpRequest(_Message):
+    """A rendered HTTP call; secret headers travel as references and are read in the activity."""
+
+    namespace: str
+    method: str
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    headers_from: list[HeaderFromSecret] = Field(default_factory=list)
+    query: dict[str, str] = Field(default_factory=dict)
+    body: Any = None
+    timeout_seconds: float = 30.0
+
+
+class ProgressUpdate(_Message):
+    """The context after a node and the snapshot the operator shows: persisted, then published."""
+
+    workflow_id: str
+    sequence: int
+    context: dict[str, Any]
+    snapshot: RunSnapshot
+    completed: NodeExecution | None = None
+    """The node execution that just ended (for metrics)."""
+    duration_seconds: float = 0.0

@@ -1,0 +1,30 @@
+"""Node types: one module each behind the `NodeHandler` protocol, registered in `HANDLERS`.
+
+Pure nodes (branch, processor, script, success, failure) evaluate in the workflow itself, with no
+round trip to the Temporal server; http runs as an activity, wait as a durable timer, instruction as a
+wait for the `resume` update. None does I/O itself: what needs I/O goes through the `Runtime`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from ..graph import ResolvedNode
+from . import branch, failure, http, instruction, processor, script, success, wait
+from .base import NodeFailed, Outcome, Runtime
+
+NodeHandler = Callable[[ResolvedNode, Runtime], Awaitable[Outcome]]
+
+HANDLERS: dict[str, NodeHandler] = {
+    "branch": branch.run,
+    "processor": processor.run,
+    "script": script.run,
+    "success": success.run,
+    "failure": failure.run,
+    "http": http.run,
+    "wait": wait.run,
+    "instruction": instruction.run,
+}
+PURE_TYPES = frozenset({"branch", "processor", "script", "success", "failure"})
+
+__all__ = ["HANDLERS", "PURE_TYPES", "NodeFailed", "NodeHandler", "Outcome", "Runtime"]

@@ -1,0 +1,98 @@
+"""What a node handler returns, how it fails, and what it may ask of the running workflow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from drift.expressions import ExpressionError, compile_expression, compile_template, render_json
+from drift.models.run import RunError
+
+from ..values import to_json
+
+NO_RESULT = object()
+"""A node that produces nothing for the context (branch, wait, success, failure)."""
+
+
+@dataclass
+class Outcome:
+    """The end of one node execution."""
+
+    next: str | None = None
+    """Node to run next; None when the run ends here."""
+    result: Any = NO_RESULT
+    """Raw result, stored in the context under the node's key after its output mapping."""
+    updates: dict[str, Any] = field(default_factory=dict)
+    """Context keys written directly (processor)."""
+    end: Literal["Succeeded", "Failed"] | None = None
+    """The run's final phase, for success and failure nodes."""
+    run_output: Any = None
+    run_error: RunError | None = None
+    message: str | None = None
+    attempts: int = 1
+
+
+class NodeFailed(Exception):
+    """A node failed for good (after its retries): the run goes to onError, onFailure, or fails."""
+
+    def __init__(self, code: str, message: str, attempts: int = 1) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.attempts = attempts
+
+
+class Runtime(Protocol):
+    """The workflow's services to node handlers (implemented by the DriftRun workflow)."""
+
+    @property
+    def namespace(self) -> str:
+        """The WorkflowRun's namespace (where http nodes read their Secrets)."""
+        ...
+
+    def scope(self, **extra: Any) -> dict[str, Any]:
+        """Expression variables: input, context, error, plus `extra` (e.g. result)."""
+        ...
+
+    def now(self) -> datetime:
+        """Deterministic workflow time."""
+        ...
+
+    async def call_http(self, request: Any, node: Any) -> tuple[dict[str, Any], int]:
+        """Run the http activity under the node's retry policy: (result, attempts)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """A durable timer."""
+        ...
+
+    async def wait_for_input(self, node: Any, message: str) -> dict[str, Any] | None:
+        """Wait for an accepted resume of `node` (None on the node's timeout)."""
+        ...
+
+
+def evaluate(source: str, variables: dict[str, Any], where: str) -> Any:
+    """Evaluate an expression as JSON, turning its errors into a node failure naming the field."""
+    try:
+        return to_json(compile_expression(source).evaluate(variables))
+    except ExpressionError as exc:
+        raise NodeFailed("EXPRESSION_ERROR", f"{where}: {exc}") from None
+
+
+def render(text: str | None, variables: dict[str, Any], where: str) -> Any:
+    """Render a template as JSON (a lone template keeps its type)."""
+    if text is None:
+        return None
+    try:
+        return to_json(compile_template(text).render(variables))
+    except ExpressionError as exc:
+        raise NodeFailed("EXPRESSION_ERROR", f"{where}: {exc}") from None
+
+
+def render_body(value: Any, variables: dict[str, Any], where: str) -> Any:
+    """Render every string leaf of a JSON value (an HTTP body) as a template."""
+    try:
+        return to_json(render_json(value, variables))
+    except ExpressionError as exc:
+        raise NodeFailed("EXPRESSION_ERROR", f"{where}: {exc}") from None

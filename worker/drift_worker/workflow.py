@@ -1,0 +1,312 @@
+"""The DriftRun workflow: interprets a pinned workflow version node by node.
+
+Deterministic: node handlers evaluate CEL in the workflow; all I/O (definitions, HTTP, HBase, Redis)
+happens in activities. After every node the context is persisted to HBase and the snapshot published,
+through one local activity (no task-queue round trip). Long or looping runs continue-as-new at a node
+boundary, carrying their state, well before Temporal's history warnings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as ActivityTimeout
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from drift.models.common import RetryPolicy as NodeRetryPolicy
+    from drift.models.run import MAX_STATUS_NODES, NodeExecution, Phase, RunError, WaitingFor
+    from drift.runs import (
+        MAX_STATUS_OUTPUT_BYTES,
+        QUERY_SNAPSHOT,
+        UPDATE_RESUME,
+        WORKFLOW_TYPE,
+        ResumeRequest,
+        RunSnapshot,
+        RunStart,
+    )
+    from drift.validation import DefinitionInvalid, validate_input
+
+    from .graph import PinnedGraph, ResolvedNode
+    from .messages import HttpRequest, LoadGraph, ProgressUpdate
+    from .nodes import HANDLERS, NodeFailed, Outcome
+    from .nodes.base import NO_RESULT, evaluate
+
+MAX_NODES_PER_RUN = 1000
+"""Node executions in one Temporal run before continuing as new (about 2 history events each)."""
+MAX_HISTORY_EVENTS = 8000
+"""Continue as new past this history length too (Temporal warns at 10,240 events)."""
+OUTPUT_KEY = "_output"
+"""Context key of the run's output (node names cannot start with `_`)."""
+DEFAULT_NODE_TIMEOUT_SECONDS = 300
+LOCAL = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)),
+}
+"""Options of the local activities (graph loading, progress persisting): retried until they succeed."""
+
+
+class CarriedState(BaseModel):
+    """What a run carries across continue-as-new."""
+
+    graph: PinnedGraph
+    context: dict[str, Any]
+    current: str
+    sequence: int
+    nodes_completed: int
+    history: list[NodeExecution]
+    pending: dict[str, list[dict[str, Any]]]
+    accepted: list[int]
+    error: RunError | None
+    started_at: datetime
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class DriftRunWorkflow:
+    """One WorkflowRun: the interpreter, its `snapshot` query and its `resume` update."""
+
+    @workflow.init
+    def __init__(self, start: RunStart) -> None:
+        self.start = start
+        carried = CarriedState.model_validate(start.carried) if start.carried else None
+        self.graph: PinnedGraph | None = carried.graph if carried else None
+        self.context: dict[str, Any] = carried.context if carried else {}
+        self.current: str | None = carried.current if carried else None
+        self.sequence = carried.sequence if carried else 0
+        self.nodes_completed = carried.nodes_completed if carried else 0
+        self.history: list[NodeExecution] = carried.history if carried else []
+        self.pending: dict[str, list[dict[str, Any]]] = carried.pending if carried else {}
+        self.accepted: list[int] = carried.accepted if carried else []
+        self.error: RunError | None = carried.error if carried else None
+        self.started_at: datetime = carried.started_at if carried else workflow.now()
+        self.waiting: WaitingFor | None = None
+        self.last = RunSnapshot(phase="Running", started_at=self.started_at, sequence=self.sequence)
+
+    # The Runtime protocol (what node handlers may use) -------------------------------------------------
+
+    @property
+    def namespace(self) -> str:
+        return self.start.namespace
+
+    def scope(self, **extra: Any) -> dict[str, Any]:
+        error = self.error.model_dump(mode="json") if self.error else None
+        return {"input": self.start.input, "context": self.context, "error": error, "result": None, **extra}
+
+    def now(self) -> datetime:
+        return workflow.now()
+
+    async def call_http(self, request: HttpRequest, node: ResolvedNode) -> tuple[dict[str, Any], int]:
+        policy = node.retry or NodeRetryPolicy()
+        try:
+            result = await workflow.execute_activity(
+                "drift.http_request", request, result_type=dict,
+                start_to_close_timeout=timedelta(seconds=node.timeout_seconds or DEFAULT_NODE_TIMEOUT_SECONDS),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=policy.initial_interval_seconds),
+                    backoff_coefficient=policy.backoff_coefficient,
+                    maximum_interval=timedelta(seconds=policy.maximum_interval_seconds),
+                    maximum_attempts=policy.max_attempts,
+                ),
+            )  # fmt: skip
+        except ActivityError as exc:
+            raise _node_failure(exc, policy.max_attempts) from None
+        attempts = result.pop("attempt", 1)
+        return result, attempts
+
+    async def sleep(self, seconds: float) -> None:
+        await workflow.sleep(seconds)
+
+    async def wait_for_input(self, node: ResolvedNode, message: str) -> dict[str, Any] | None:
+        assert node.instruction is not None
+        if not self.pending.get(node.name):
+            self.waiting = WaitingFor(
+                node=node.name, message=message, options=node.instruction.options, since=workflow.now()
+            )
+            await self._persist("Waiting", message=f"Waiting for input on {node.name}")
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(self.pending.get(node.name)), timeout=node.instruction.timeout_seconds
+                )
+            except TimeoutError:
+                return None
+            finally:
+                self.waiting = None
+        return self.pending[node.name].pop(0)
+
+    # Query and update ----------------------------------------------------------------------------------
+
+    @workflow.query(name=QUERY_SNAPSHOT)
+    def snapshot(self) -> RunSnapshot:
+        """The latest snapshot (what the operator shows on the WorkflowRun)."""
+        return self.last
+
+    @workflow.update(name=UPDATE_RESUME)
+    async def resume(self, request: ResumeRequest) -> str:
+        """Accept an answer for an instruction node (queued if the run has not reached it yet)."""
+        await workflow.wait_condition(lambda: self.graph is not None)
+        problem = self._resume_problem(request)
+        if problem:
+            raise ApplicationError(problem, type="ResumeRejected")
+        self.pending.setdefault(request.node, []).append(request.input)
+        self.accepted = [*self.accepted, request.index][-MAX_STATUS_NODES:]
+        return "accepted"
+
+    @resume.validator
+    def validate_resume(self, request: ResumeRequest) -> None:
+        """Refuse bad input before it enters history (once the graph is known)."""
+        if self.graph is not None and (problem := self._resume_problem(request)):
+            raise ValueError(problem)
+
+    def _resume_problem(self, request: ResumeRequest) -> str | None:
+        assert self.graph is not None
+        node = self.graph.nodes.get(request.node)
+        if node is None or node.instruction is None:
+            return f'resume[{request.index}]: "{request.node}" is not an instruction node of this workflow'
+        options = node.instruction.options
+        if options and request.input.get("choice") not in options:
+            return f"resume[{request.index}]: input.choice must be one of {', '.join(options)}"
+        try:
+            validate_input(node.instruction.input_schema, request.input)
+        except DefinitionInvalid as exc:
+            return f"resume[{request.index}]: {exc}"
+        return None
+
+    # The interpreter -----------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, start: RunStart) -> RunSnapshot:
+        if self.graph is None:
+            self.graph = await workflow.execute_local_activity(
+                "drift.load_graph",
+                LoadGraph(namespace=start.namespace, workflow_name=start.workflow_name,
+                          workflow_version=start.workflow_version),
+                result_type=PinnedGraph, **LOCAL,
+            )  # fmt: skip
+            self.current = self.graph.start_at
+            await self._persist("Running")
+        try:
+            return await self._interpret()
+        except asyncio.CancelledError:
+            await self._persist("Cancelled", message="Cancelled (spec.cancel)", final=True)
+            raise
+
+    async def _interpret(self) -> RunSnapshot:
+        assert self.graph is not None
+        assert self.current is not None
+        executed = 0
+        while True:
+            if executed >= MAX_NODES_PER_RUN or self._history_long():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(self.start.model_copy(update={"carried": self._carry()}))
+            node = self.graph.nodes[self.current]
+            began = workflow.now()
+            if node.type in ("http", "wait"):  # visible while it runs; pure nodes take no time
+                await self._persist("Running")
+            executed += 1
+            try:
+                outcome = await HANDLERS[node.type](node, self)
+                self._store(node, outcome)
+            except NodeFailed as failed:
+                execution = self._record(node, "Failed", began, failed.attempts, f"{failed.code}: {failed.message}")
+                error = RunError(node=node.name, code=failed.code, message=failed.message)
+                handler = node.on_error or self.graph.on_failure
+                if handler is None or handler == node.name or node.type == "failure":
+                    return await self._persist("Failed", error=error, message=error.message, final=True,
+                                               completed=execution, began=began)  # fmt: skip
+                self.error, self.current = error, handler
+                await self._persist("Running", completed=execution, began=began)
+                continue
+            execution = self._record(node, "Succeeded", began, outcome.attempts)
+            self.nodes_completed += 1
+            if outcome.end:
+                return await self._persist(
+                    outcome.end, output=outcome.run_output, error=outcome.run_error, message=outcome.message,
+                    final=True, completed=execution, began=began,
+                )  # fmt: skip
+            self.current = outcome.next
+            await self._persist("Running", completed=execution, began=began)
+
+    def _store(self, node: ResolvedNode, outcome: Outcome) -> None:
+        """Put the node's output (after its output expression) and direct updates into the context."""
+        if outcome.result is not NO_RESULT:
+            value = outcome.result
+            if node.output and node.output.expression:
+                value = evaluate(node.output.expression, self.scope(result=value), "output.expression")
+            self.context[node.output_key] = value
+        self.context.update(outcome.updates)
+
+    def _record(
+        self, node: ResolvedNode, phase: str, began: datetime, attempts: int, message: str | None = None
+    ) -> NodeExecution:
+        execution = NodeExecution(name=node.name, type=node.type, phase=phase, attempts=attempts,  # type: ignore[arg-type]
+                                  started_at=began, finished_at=workflow.now(), message=message)  # fmt: skip
+        self.history = [*self.history, execution][-MAX_STATUS_NODES:]
+        return execution
+
+    def _history_long(self) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() > MAX_HISTORY_EVENTS
+
+    def _carry(self) -> dict[str, Any]:
+        assert self.graph is not None
+        assert self.current is not None
+        return CarriedState(
+            graph=self.graph, context=self.context, current=self.current, sequence=self.sequence,
+            nodes_completed=self.nodes_completed, history=self.history, pending=self.pending,
+            accepted=self.accepted, error=self.error, started_at=self.started_at,
+        ).model_dump(mode="json")  # fmt: skip
+
+    async def _persist(
+        self, phase: Phase, *, output: Any = None, error: RunError | None = None, message: str | None = None,
+        final: bool = False, completed: NodeExecution | None = None, began: datetime | None = None,
+    ) -> RunSnapshot:  # fmt: skip
+        """Build the next snapshot, persist the context and publish the snapshot (one local activity)."""
+        self.sequence += 1
+        if final and output is not None:
+            self.context[OUTPUT_KEY] = output
+        self.last = RunSnapshot(
+            sequence=self.sequence, phase=phase, current_node=self.current, nodes_completed=self.nodes_completed,
+            waiting_for=self.waiting if phase == "Waiting" else None, nodes=self.history,
+            output=_bounded(output, self.start), error=error, message=message or _default_message(phase, self.current),
+            started_at=self.started_at, finished_at=workflow.now() if final else None,
+            resumes_accepted=self.accepted,
+        )  # fmt: skip
+        update = ProgressUpdate(
+            workflow_id=workflow.info().workflow_id, sequence=self.sequence, context=self.context,
+            snapshot=self.last, completed=completed,
+            duration_seconds=(workflow.now() - began).total_seconds() if began else 0.0,
+        )  # fmt: skip
+        await workflow.execute_local_activity("drift.persist_progress", update, **LOCAL)
+        return self.last
+
+
+def _default_message(phase: str, node: str | None) -> str:
+    return {"Running": f"Running {node}", "Succeeded": "Succeeded", "Failed": "Failed"}.get(phase, phase)
+
+
+def _bounded(output: Any, start: RunStart) -> Any:
+    """The output as the status carries it: a reference to HBase when it is too large."""
+    if output is None:
+        return None
+    size = len(json.dumps(output, separators=(",", ":")))
+    if size <= MAX_STATUS_OUTPUT_BYTES:
+        return output
+    return {"$ref": f"WorkflowContextHB/{workflow.info().workflow_id}#{OUTPUT_KEY}", "bytes": size}
+
+
+def _node_failure(exc: ActivityError, max_attempts: int) -> NodeFailed:
+    """The node failure behind an activity error: its code, message and how many attempts were made."""
+    cause = exc.cause
+    if isinstance(cause, ApplicationError):
+        details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+        return NodeFailed(cause.type or "ACTIVITY_FAILED", cause.message, int(details.get("attempt", max_attempts)))
+    if isinstance(cause, ActivityTimeout):
+        return NodeFailed("TIMEOUT", "the attempt exceeded the node's timeoutSeconds", max_attempts)
+    return NodeFailed("ACTIVITY_FAILED", str(cause or exc), max_attempts)
