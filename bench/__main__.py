@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from . import backends, definition_cache
+from . import backends, definition_cache, worker_chain
 from .report import write
 
-BENCHMARKS = [backends.run, definition_cache.run]
+BENCHMARKS = [backends.run, definition_cache.run, worker_chain.run]
 
 
 def main() -> None:

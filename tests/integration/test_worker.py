@@ -8,6 +8,8 @@ import uuid
 
 import pytest
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
 
 from drift.cache.definitions import DefinitionCache
 from drift.runs import QUERY_SNAPSHOT, UPDATE_RESUME, ResumeRequest, RunSnapshot
@@ -15,6 +17,7 @@ from drift.settings import hbase_settings, redis_url
 from drift_worker.activities import DriftActivities
 from drift_worker.egress import EgressPolicy
 from drift_worker.main import connect_temporal, kubernetes_core, new_worker
+from drift_worker.workflow import DriftRunWorkflow
 from tests.conftest import kubectl
 
 from .worker_harness import Drift, private_store, start_echo_server
@@ -328,3 +331,16 @@ async def test_a_long_loop_continues_as_new_and_finishes(drift):
     assert len(result.nodes) == 50
     runs = [run async for run in drift.client.list_workflows(f"WorkflowId = '{handle.id}'")]
     assert len(runs) >= 3, "the run should have continued as new at least twice"
+
+
+async def test_recorded_histories_replay_deterministically(drift, server):
+    spec = _approval()
+    spec["nodes"].insert(0, {"name": "fetch", "type": "http", "http": {"url": server.url + "/orders/1"}, "next": "ask"})
+    spec["startAt"] = "fetch"
+    handle = await drift.start(await drift.publish_workflow("replayed", spec), {"amount": 3})
+    await _snapshot_when(handle, lambda s: s.phase == "Waiting")
+    await handle.execute_update(UPDATE_RESUME, ResumeRequest(index=0, node="ask", input={"choice": "reject"}), id="r0")
+    assert (await handle.result()).error.code == "REJECTED"
+    replayer = Replayer(workflows=[DriftRunWorkflow], data_converter=pydantic_data_converter)
+    replayed = await replayer.replay_workflow(await handle.fetch_history())
+    assert replayed.replay_failure is None

@@ -1,0 +1,112 @@
+"""A 10-node chain through Drift (context persisted to HBase after each node) beside hand-written Temporal
+workflows of 10 remote and 10 local no-op activities, on the same dev server in the same run; then
+nodes per second with 100 runs at once."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import statistics
+import time
+import uuid
+
+from temporalio.worker import Worker
+
+from drift.cache.definitions import DefinitionCache
+from drift.definitions import StoredDefinition
+from drift.runs import WORKFLOW_TYPE, RunStart
+from drift.settings import hbase_settings, redis_url
+from drift.storage.hbase import HBaseStore
+from drift_worker.activities import DriftActivities
+from drift_worker.egress import EgressPolicy
+from drift_worker.main import connect_temporal, new_worker
+
+from .baseline_workflows import CHAIN_LENGTH, LocalChain, RemoteChain, noop
+from .report import Result
+
+SEQUENTIAL_RUNS = 20
+CONCURRENT_RUNS = 100
+
+
+def chain_spec() -> dict:
+    """Ten no-op processor nodes, then success (which is not counted: the baselines have no final step)."""
+    nodes = [
+        {"name": f"n{i}", "type": "processor", "processor": {"set": {"last": f"{i}"}}, "next": f"n{i + 1}"}
+        for i in range(CHAIN_LENGTH)
+    ]
+    nodes.append({"name": f"n{CHAIN_LENGTH}", "type": "success"})
+    return {"startAt": "n0", "nodes": nodes}
+
+
+async def _latency_ms(start_one) -> float:
+    """Median milliseconds from start to result over sequential runs (after two warm-up runs)."""
+    for _ in range(2):
+        await start_one()
+    times = []
+    for _ in range(SEQUENTIAL_RUNS):
+        began = time.perf_counter()
+        await start_one()
+        times.append((time.perf_counter() - began) * 1000)
+    return statistics.median(times)
+
+
+async def _throughput(start_one) -> float:
+    """Chain nodes per second with CONCURRENT_RUNS runs started at once."""
+    began = time.perf_counter()
+    await asyncio.gather(*(start_one() for _ in range(CONCURRENT_RUNS)))
+    return CONCURRENT_RUNS * CHAIN_LENGTH / (time.perf_counter() - began)
+
+
+async def _measure() -> list[Result]:
+    client = await connect_temporal(os.environ)
+    store = HBaseStore(dataclasses.replace(hbase_settings(), table_prefix=f"bench{uuid.uuid4().hex[:6]}_"))
+    await store.ensure_tables()
+    cache = DefinitionCache(store, redis_url())
+    await cache.start()
+    workflow = StoredDefinition.build("workflow", "bench", "chain", chain_spec(), {})
+    await cache.publish(workflow)
+    activities = DriftActivities(cache, store, None, EgressPolicy())
+    queue = f"bench-{uuid.uuid4()}"
+
+    async def drift_run() -> None:
+        run = str(uuid.uuid4())
+        start = RunStart(namespace="bench", run_name=run[:8], run_uid=run, workflow_name="chain",
+                         workflow_version=workflow.version)  # fmt: skip
+        await client.execute_workflow(WORKFLOW_TYPE, start, id=f"bench/{run}", task_queue=queue)
+
+    def baseline(kind: type) -> object:
+        async def run() -> None:
+            await client.execute_workflow(kind.run, id=f"bench-{uuid.uuid4()}", task_queue=queue)
+
+        return run
+
+    remote, local = baseline(RemoteChain), baseline(LocalChain)
+    plain = Worker(client, task_queue=queue, workflows=[RemoteChain, LocalChain], activities=[noop],
+                   max_concurrent_activities=200, max_concurrent_local_activities=200)  # fmt: skip
+    figures = {}
+    async with plain:
+        figures["remote"] = await _latency_ms(remote)
+        figures["local"] = await _latency_ms(local)
+        figures["remote_tput"] = await _throughput(remote)
+    async with new_worker(client, queue, activities):
+        figures["drift"] = await _latency_ms(drift_run)
+        figures["drift_tput"] = await _throughput(drift_run)
+    await activities.close()
+    await cache.close()
+    store.close()
+    remote_label = "hand-written 10 remote activities"
+    return [
+        Result("chain10_remote_activities", figures["remote"], "ms", "itself", figures["remote"]),
+        Result("chain10_local_activities", figures["local"], "ms", remote_label, figures["remote"]),
+        Result("chain10_drift_persisted", figures["drift"], "ms", remote_label, figures["remote"]),
+        Result("chain10_drift_vs_local", figures["drift"], "ms", "hand-written 10 local activities", figures["local"]),
+        Result("throughput_100_runs_remote", figures["remote_tput"], "nodes/s", "itself", figures["remote_tput"]),
+        Result("throughput_100_runs_drift", figures["drift_tput"], "nodes/s", "remote activities, 100 runs",
+               figures["remote_tput"]),
+    ]  # fmt: skip
+
+
+def run() -> list[Result]:
+    """Chain latency and throughput, Drift against hand-written Temporal workflows."""
+    return asyncio.run(_measure())

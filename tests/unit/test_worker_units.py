@@ -1,0 +1,62 @@
+"""Pure parts of the worker: egress policy, CEL values as JSON, graph resolution."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from drift.definitions import StoredDefinition
+from drift_worker.egress import EgressPolicy, parse_cidrs
+from drift_worker.graph import PinnedGraph
+from drift_worker.main import egress_policy
+from drift_worker.values import to_json
+
+
+@pytest.mark.parametrize(
+    ("addresses", "denied"),
+    [
+        (["169.254.169.254"], "169.254.169.254"),
+        (["fd00:ec2::254"], "fd00:ec2::254"),
+        (["10.0.0.1", "169.254.1.1"], "169.254.1.1"),
+        (["127.0.0.1", "93.184.216.34", "::1"], None),
+    ],
+)
+def test_default_policy_denies_link_local_and_metadata(addresses, denied):
+    assert EgressPolicy().denied(addresses) == denied
+
+
+def test_configured_deny_and_allow_lists():
+    policy = egress_policy({"DRIFT_EGRESS_DENY_CIDRS": "10.0.0.0/8", "DRIFT_EGRESS_ALLOW_CIDRS": "10.1.0.0/16"})
+    assert policy.denied(["10.2.3.4"]) == "10.2.3.4"
+    assert policy.denied(["10.1.3.4"]) is None
+    assert policy.denied(["169.254.169.254"]) == "169.254.169.254"
+
+
+def test_bad_cidrs_are_rejected_with_the_entry():
+    with pytest.raises(ValueError, match=r"'10\.0\.0\.0/33' is not a CIDR"):
+        parse_cidrs("10.0.0.0/8, 10.0.0.0/33")
+
+
+def test_cel_values_become_json():
+    moment = datetime(2024, 1, 1, tzinfo=UTC)
+    value = {"t": moment, "d": timedelta(minutes=1), "b": b"hi", "l": (1, [2.5, None]), 3: True}
+    assert to_json(value) == {"t": "2024-01-01T00:00:00Z", "d": 60.0, "b": "aGk=", "l": [1, [2.5, None]], "3": True}
+
+
+def test_ref_nodes_merge_their_definition_and_keep_workflow_overrides():
+    node = StoredDefinition.build("node", "ns", "fetch", {
+        "type": "http", "http": {"url": "http://x"}, "retry": {"maxAttempts": 5}, "output": {"key": "order"},
+    }, None)  # fmt: skip
+    workflow = StoredDefinition.build("workflow", "ns", "wf", {"startAt": "a", "nodes": [
+        {"name": "a", "ref": {"name": "fetch"}, "next": "b", "retry": {"maxAttempts": 2}},
+        {"name": "b", "type": "success"},
+    ]}, {"fetch": node.version})  # fmt: skip
+    graph = PinnedGraph.build(workflow, {"fetch": node})
+    resolved = graph.nodes["a"]
+    assert (resolved.type, resolved.http.url, resolved.next) == ("http", "http://x", "b")
+    assert resolved.retry.max_attempts == 2
+    assert resolved.output_key == "order"
+    assert resolved.ref == f"fetch_{node.version}"
+    assert graph.nodes["b"].output_key == "b"
+    assert PinnedGraph.model_validate_json(graph.model_dump_json()) == graph
