@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import shlex
+import socket
 import subprocess
+import sys
 import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -54,3 +58,82 @@ def crds_installed(stack_env: dict[str, str]) -> None:
     while kubectl("explain", "workflowrun.spec", check=False).returncode != 0:  # OpenAPI publishing lags a bit
         assert time.monotonic() < deadline, "the CRDs never appeared in the API server's OpenAPI spec"
         time.sleep(0.5)
+
+
+class DriftProcess:
+    """A real Drift process (`drift_operator.main` or `drift_worker.main`) against the stack, logging to a file."""
+
+    def __init__(self, module: str, env: dict[str, str], log_path: Path, **settings: str) -> None:
+        self.module = module
+        self.log_path = log_path
+        self.port = _free_port()
+        self.env = {**env, **settings, "DRIFT_METRICS_PORT": str(self.port)}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30) -> None:
+        """Start it and wait for /healthz."""
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", self.module], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self.process.poll() is None, f"{self.module} exited; see {self.log_path}"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, f"{self.module} did not become healthy; see {self.log_path}"
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 15 s."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, no clean-up."""
+        if self.process:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as response:
+            return response.read().decode()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def drift_operator(stack_env, crds_installed, tmp_path_factory) -> Iterator[DriftProcess]:
+    """A running operator for the module's tests (its log: `operator.log` in the module's temp folder)."""
+    process = DriftProcess("drift_operator.main", stack_env, tmp_path_factory.mktemp("operator") / "operator.log")
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def drift_worker(stack_env, tmp_path_factory) -> Iterator[DriftProcess]:
+    """A running worker on the stack's task queue and tables (its log: `worker.log` in a temp folder)."""
+    process = DriftProcess("drift_worker.main", stack_env, tmp_path_factory.mktemp("worker") / "worker.log")
+    process.start()
+    yield process
+    process.stop()

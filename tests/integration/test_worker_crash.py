@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import socket
-import sys
 import uuid
 
 import pytest
@@ -17,20 +14,9 @@ from drift.cache.definitions import DefinitionCache
 from drift.runs import RunSnapshot
 from drift.settings import hbase_settings, redis_url
 from drift_worker.main import connect_temporal
+from tests.conftest import DriftProcess
 
 from .worker_harness import Drift, private_store, start_echo_server
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-async def _worker_process(env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "drift_worker.main", env={**os.environ, **env, "DRIFT_METRICS_PORT": str(_free_port())}
-    )
 
 
 @pytest.fixture
@@ -48,14 +34,15 @@ async def crash_setup(stack_env):
     store.close()
 
 
-async def test_a_killed_worker_loses_nothing_and_repeats_no_http_call(crash_setup):
+async def test_a_killed_worker_loses_nothing_and_repeats_no_http_call(crash_setup, tmp_path):
     drift, server, env = crash_setup
     spec = {"startAt": "fetch", "nodes": [
         {"name": "fetch", "type": "http", "http": {"url": server.url + "/orders/9"}, "next": "pause"},
         {"name": "pause", "type": "wait", "wait": {"seconds": 4}, "next": "done"},
         {"name": "done", "type": "success", "success": {"output": "context.fetch.body.id"}},
     ]}  # fmt: skip
-    first = await _worker_process(env)
+    first = DriftProcess("drift_worker.main", {**os.environ, **env}, tmp_path / "first.log")
+    await asyncio.to_thread(first.start)  # the echo server shares this event loop
     handle = await drift.start(await drift.publish_workflow("crash", spec))
     for _ in range(300):  # the http call is done once its result is persisted
         stored = await drift.store.get_context(handle.id)
@@ -64,16 +51,15 @@ async def test_a_killed_worker_loses_nothing_and_repeats_no_http_call(crash_setu
         await asyncio.sleep(0.1)
     else:
         pytest.fail("the http node never completed")
-    first.send_signal(signal.SIGKILL)
-    await first.wait()
+    first.kill()
     assert server.calls["order"] == 1
 
-    second = await _worker_process(env)
+    second = DriftProcess("drift_worker.main", {**os.environ, **env}, tmp_path / "second.log")
+    await asyncio.to_thread(second.start)
     try:
         result = await asyncio.wait_for(handle.result(), 60)
     finally:
-        second.terminate()
-        await second.wait()
+        await asyncio.to_thread(second.stop)
     assert isinstance(result, RunSnapshot)
     assert (result.phase, result.output) == ("Succeeded", "9")
     assert server.calls["order"] == 1, "the completed http call must not run again"

@@ -1,0 +1,1 @@
+"""drift-operator: the kopf operator that stores definition versions and drives WorkflowRuns on Temporal."""

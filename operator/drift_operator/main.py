@@ -1,0 +1,78 @@
+"""`drift-operator`: builds settings, clients and metrics, then runs the kopf handlers.
+
+Run exactly one replica. kopf runs standalone here (no peering): kopf's peering only pauses other
+operators, it is not leader election, so scaling out would start executions and write statuses twice.
+DRIFT_WATCH_NAMESPACE limits the operator to one namespace; unset, it watches the whole cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import kopf
+
+from drift.cache.definitions import DefinitionCache
+from drift.observability import serve
+from drift.runs import run_events_channel
+from drift.storage.hbase import HBaseStore
+
+from . import definitions, runs, settings, temporal
+from .kube import Kube
+from .run_events import RunTracker
+from .services import Services
+
+log = logging.getLogger("drift_operator")
+HANDLERS = (definitions, runs)
+"""Imported for their kopf decorators."""
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """kopf's bookkeeping in annotations, not status; Events only from our own handlers and warnings."""
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kopf.drift.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="kopf.drift.dev", key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = "drift.dev/finalizer"
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    settings.batching.worker_limit = 256
+
+
+async def run() -> None:
+    """Build the clients, start the metrics endpoint and the run-events subscriber, run kopf until stopped."""
+    config = settings.load()
+    store = HBaseStore(config.hbase)
+    cache = DefinitionCache(store, config.redis_url, config.cache)
+    kube = Kube()
+    tracker = RunTracker(kube, config.coalesce_seconds)
+    services = Services(config, cache, await temporal.connect(config), kube, tracker)
+    await store.ensure_tables()
+    await cache.start()
+    subscriber = asyncio.create_task(tracker.subscribe(config.redis_url, run_events_channel(config.table_prefix)))
+    endpoint = await serve(config.metrics_port, alive=lambda: not subscriber.done())
+    namespaces = [config.watch_namespace] if config.watch_namespace else []
+    log.info("watching %s", config.watch_namespace or "all namespaces")
+    try:
+        await kopf.operator(standalone=True, clusterwide=not namespaces, namespaces=namespaces, memo=services)
+    finally:
+        subscriber.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await subscriber
+        await endpoint.cleanup()
+        await cache.close()
+        store.close()
+        kube.close()
+
+
+def main() -> None:
+    """Entry point of the `drift-operator` console script."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

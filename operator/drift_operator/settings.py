@@ -1,0 +1,57 @@
+"""The operator's settings, read once from the environment at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from drift.cache.definitions import CacheSettings
+from drift.observability import DEFAULT_PORT
+from drift.settings import cache_settings, hbase_settings, redis_url
+from drift.storage.hbase import HBaseSettings
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    """Endpoints (API.md, Operations) and the operator's timings."""
+
+    hbase: HBaseSettings
+    cache: CacheSettings
+    redis_url: str
+    temporal_address: str = "127.0.0.1:7233"
+    """DRIFT_TEMPORAL_ADDRESS, host:port."""
+    temporal_namespace: str = "default"
+    """DRIFT_TEMPORAL_NAMESPACE."""
+    task_queue: str = "drift"
+    """DRIFT_TASK_QUEUE: where runs are started (the worker polls it)."""
+    watch_namespace: str | None = None
+    """DRIFT_WATCH_NAMESPACE: watch only this namespace; unset: the whole cluster."""
+    metrics_port: int = DEFAULT_PORT
+    """DRIFT_METRICS_PORT: /metrics and /healthz."""
+    coalesce_seconds: float = 0.2
+    """A run's status is patched at most once per this many seconds; newer snapshots replace pending ones."""
+    resync_seconds: float = 60.0
+    """Each unfinished run is checked against Temporal this often (catches missed events and closes)."""
+    pending_retry_seconds: float = 30.0
+    """A Pending run retries resolving its workflow at least this often (besides the Workflow's trigger)."""
+    update_timeout_seconds: float = 10.0
+    """How long one resume delivery may wait for the worker before it is retried later."""
+
+    @property
+    def table_prefix(self) -> str:
+        return self.hbase.table_prefix
+
+
+def load(env: Mapping[str, str] = os.environ) -> OperatorSettings:
+    """Settings from DRIFT_* variables; defaults match the local stack."""
+    return OperatorSettings(
+        hbase=hbase_settings(env),
+        cache=cache_settings(env),
+        redis_url=redis_url(env),
+        temporal_address=env.get("DRIFT_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+        temporal_namespace=env.get("DRIFT_TEMPORAL_NAMESPACE", "default"),
+        task_queue=env.get("DRIFT_TASK_QUEUE", "drift"),
+        watch_namespace=env.get("DRIFT_WATCH_NAMESPACE") or None,
+        metrics_port=int(env.get("DRIFT_METRICS_PORT", DEFAULT_PORT)),
+    )
