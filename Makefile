@@ -14,7 +14,7 @@ BENCH_DIR := $(CURDIR)/.dev/bench
 STACK := $(BIN)/python -m drift_devstack
 PYTEST_ARGS ?=
 
-.PHONY: help install dev dev-up dev-down test test-up test-down bench lint crds
+.PHONY: help install dev dev-up dev-down test test-up test-down bench lint crds e2e-kind
 
 help:
 	@echo "make dev    run Drift on a local stack (Kubernetes API server, Temporal, Redis, HBase) until Ctrl-C"
@@ -36,6 +36,9 @@ $(VENV)/.installed: pyproject.toml
 dev-up: install
 	@echo "starting the local stack in $(DEV_DIR)"
 	@$(STACK) --state-dir $(DEV_DIR) up
+	@. $(DEV_DIR)/env && kubectl apply --server-side --force-conflicts -f crds/ >/dev/null \
+	  && kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
+	@$(STACK) --state-dir $(DEV_DIR) up apps
 	@echo "ready: . .dev/env"
 
 dev-down:
@@ -43,6 +46,7 @@ dev-down:
 	  $(STACK) --state-dir $(DEV_DIR) down
 
 dev: dev-up
+	@if ls config/samples/*.yaml >/dev/null 2>&1; then . $(DEV_DIR)/env && kubectl apply -f config/samples/; fi
 	@echo "watch the runs:  . .dev/env && kubectl get wfr -w     (Ctrl-C here stops everything)"
 	@$(STACK) --state-dir $(DEV_DIR) follow
 
@@ -77,3 +81,7 @@ lint: install
 
 crds: install
 	@$(BIN)/python -m drift.crdgen
+	@charts/sync-crds.sh
+
+e2e-kind: install
+	@tests/e2e/kind/run.sh

@@ -87,8 +87,13 @@ PORT_VARIABLES = {
     "hbase-master": "DRIFT_HBASE_MASTER_PORT",
     "hbase-regionserver": "DRIFT_HBASE_REGIONSERVER_PORT",
     "hbase-thrift": "DRIFT_HBASE_PORT",
+    "drift-worker-metrics": "DRIFT_WORKER_METRICS_PORT",
+    "drift-operator-metrics": "DRIFT_OPERATOR_METRICS_PORT",
+    "drift-samples": "DRIFT_SAMPLES_PORT",
 }
 """The loopback ports of the stack and the variables that pin them (free ports by default)."""
+DEFAULT_PORTS = {"drift-samples": 18480}
+"""Ports that are fixed unless pinned elsewhere: config/samples/ call the samples backend there."""
 
 
 def load_config(state_dir: str | os.PathLike[str] | None = None) -> StackConfig:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 
-from .config import PORT_VARIABLES, StackConfig
+from .config import DEFAULT_PORTS, PORT_VARIABLES, StackConfig
 from .errors import StackError
 
 
@@ -32,7 +32,8 @@ def allocate(config: StackConfig) -> dict[str, int]:
         return json.loads(saved.read_text())
     ports: dict[str, int] = {}
     for name in PORT_VARIABLES:
-        ports[name] = config.pinned_ports.get(name) or _free_port(set(ports.values()))
+        taken = set(ports.values()) | set(DEFAULT_PORTS.values())
+        ports[name] = config.pinned_ports.get(name) or DEFAULT_PORTS.get(name) or _free_port(taken)
     config.run_dir.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(ports, indent=2))
     return ports

@@ -27,6 +27,16 @@ def https_ok(port: int, path: str, ca_file: Path, token: str) -> bool:
         connection.close()
 
 
+def http_ok(port: int, path: str) -> bool:
+    """A plain GET on 127.0.0.1:`port` answers 200 (Drift's /healthz)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status == 200
+    finally:
+        connection.close()
+
+
 def redis_pong(port: int) -> bool:
     """Redis answers PING."""
     with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:

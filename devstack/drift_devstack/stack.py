@@ -8,7 +8,7 @@ import shutil
 import time
 from pathlib import Path
 
-from . import hbase, kube, ports, services, toolchain
+from . import apps, hbase, kube, ports, services, toolchain
 from .config import SERVICES, StackConfig
 from .errors import StackError
 from .process import ProcessManager, ProcessSpec
@@ -20,10 +20,13 @@ SERVICE_PORTS = {
     "redis": ("redis",),
     "hbase-master": ("hbase-zookeeper", "hbase-master", "hbase-regionserver"),
     "hbase-thrift": ("hbase-thrift",),
+    "drift-samples": ("drift-samples",),
+    "drift-worker": ("drift-worker-metrics",),
+    "drift-operator": ("drift-operator-metrics",),
 }
 """The ports each service binds (checked free before it starts)."""
 
-SERVICE_GROUPS = {"kube": ("etcd", "kube-apiserver"), "hbase": ("hbase-master", "hbase-thrift")}
+SERVICE_GROUPS = {"kube": ("etcd", "kube-apiserver"), "hbase": ("hbase-master", "hbase-thrift"), "apps": apps.APPS}
 """Names accepted on the command line for several services at once."""
 
 TASK_QUEUE = "drift"
@@ -38,25 +41,31 @@ class Stack:
         self.processes = ProcessManager(config)
 
     def services(self) -> tuple[str, ...]:
-        """The services this instance runs: all, minus the control plane when a cluster is given."""
+        """The backing services started by default: all, minus the control plane when a cluster is given."""
         if self.config.external_kubeconfig:
             return tuple(s for s in SERVICES if s not in SERVICE_GROUPS["kube"])
         return SERVICES
 
+    def known(self) -> tuple[str, ...]:
+        """Everything this instance may run, in start order: the services, then Drift's own processes."""
+        return (*self.services(), *apps.APPS)
+
     def expand(self, names: list[str]) -> list[str]:
-        """Command-line names (services or groups) to services, in start order."""
+        """Command-line names (services or groups) to processes in start order; none means the services."""
         wanted: set[str] = set()
         for name in names or self.services():
-            if name not in SERVICE_GROUPS and name not in SERVICES:
-                raise StackError(f"unknown service {name!r}: choose from {', '.join([*SERVICE_GROUPS, *SERVICES])}")
+            if name not in SERVICE_GROUPS and name not in self.known():
+                choices = ", ".join([*SERVICE_GROUPS, *self.known()])
+                raise StackError(f"unknown service {name!r}: choose from {choices}")
             wanted.update(SERVICE_GROUPS.get(name, (name,)))
-        return [s for s in self.services() if s in wanted]
+        return [s for s in self.known() if s in wanted]
 
     def _specs(self, port_map: dict[str, int]) -> dict[str, ProcessSpec]:
         specs = [services.temporal(self.config, port_map), services.redis(self.config, port_map)]
         specs += hbase.specs(self.config, port_map)
         if not self.config.external_kubeconfig:
             specs += kube.specs(self.config, port_map)
+        specs += apps.specs(self.config, port_map, self._variables(port_map))
         return {spec.name: spec for spec in specs}
 
     def up(self, names: list[str] | None = None) -> None:
@@ -83,8 +92,8 @@ class Stack:
             raise
 
     def down(self, names: list[str] | None = None) -> None:
-        """Stop services in reverse start order; with no names, the whole stack (and forget its ports)."""
-        for name in reversed(self.expand(names or [])):
+        """Stop in reverse start order; with no names, everything (Drift's processes too) and forget the ports."""
+        for name in reversed(self.expand(names) if names else self.known()):
             if self.processes.stop(name):
                 print(f"  {name:<15} stopped", flush=True)
         if not names:
@@ -99,12 +108,11 @@ class Stack:
 
     def status(self) -> dict[str, int | None]:
         """Each service's pid, or None when it is not running."""
-        return {name: self.processes.pid(name) for name in self.services()}
+        return {name: self.processes.pid(name) for name in self.known()}
 
-    def _write_env(self, port_map: dict[str, int]) -> None:
-        """`.dev/env`: the variables of API.md's Operations section and PATH with kubectl, temporal, helm."""
-        self._link_tools()
-        variables = {
+    def _variables(self, port_map: dict[str, int]) -> dict[str, str]:
+        """API.md's Operations variables for this stack."""
+        return {
             "KUBECONFIG": str(self.config.kubeconfig),
             "DRIFT_TEMPORAL_ADDRESS": f"127.0.0.1:{port_map['temporal']}",
             "DRIFT_TEMPORAL_NAMESPACE": services.TEMPORAL_NAMESPACE,
@@ -115,8 +123,12 @@ class Stack:
             "DRIFT_TABLE_PREFIX": TABLE_PREFIX,
             "DRIFT_STACK_DIR": str(self.config.state_dir),
         }
+
+    def _write_env(self, port_map: dict[str, int]) -> None:
+        """`.dev/env`: the variables of API.md's Operations section and PATH with kubectl, temporal, helm."""
+        self._link_tools()
         lines = ["# Written by drift_devstack for the running local stack: `. .dev/env` to use it."]
-        lines += [f"export {key}={shlex.quote(value)}" for key, value in variables.items()]
+        lines += [f"export {key}={shlex.quote(value)}" for key, value in self._variables(port_map).items()]
         lines.append(f'export PATH={shlex.quote(str(self.config.bin_dir))}:"$PATH"')
         self.config.env_file.parent.mkdir(parents=True, exist_ok=True)
         self.config.env_file.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,30 @@
+"""e2e fixtures: a namespace per test and the samples' HTTP backend (operator and worker: tests/conftest.py)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from drift_devstack.samples_backend import SamplesBackend
+from tests.conftest import kubectl
+
+
+@pytest.fixture(scope="module")
+def samples_backend() -> Iterator[SamplesBackend]:
+    """The samples' backend (orders, inventory, notify) on a free loopback port, in a thread."""
+    server = SamplesBackend()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture
+def namespace(crds_installed) -> Iterator[str]:
+    name = f"e2e-{uuid.uuid4().hex[:8]}"
+    kubectl("create", "namespace", name)
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false")
