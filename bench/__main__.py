@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import backends, definition_cache, worker_chain
-from .report import write
+from .report import update_readme, write
 
 BENCHMARKS = [backends.run, definition_cache.run, worker_chain.run]
 
@@ -11,6 +11,7 @@ BENCHMARKS = [backends.run, definition_cache.run, worker_chain.run]
 def main() -> None:
     results = [result for benchmark in BENCHMARKS for result in benchmark()]
     write(results)
+    update_readme(results)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 RESULTS_FILE = Path(__file__).with_name("results.json")
+README = Path(__file__).resolve().parents[1] / "README.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
 @dataclass(frozen=True)
@@ -41,3 +43,21 @@ def write(results: list[Result]) -> None:
         )
     rows = [{**asdict(r), "ratio": round(r.ratio, 4)} for r in results]
     RESULTS_FILE.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def readme_table(results: list[Result]) -> str:
+    """The README's results table (markdown), from the results of one run."""
+    rows = ["| benchmark | value | baseline | ratio |", "|---|---|---|---|"]
+    rows += [
+        f"| `{r.name}` | {r.value:.4g} {r.unit} | {r.baseline}: {r.baseline_value:.4g} {r.unit} | {r.ratio:.3f} |"
+        for r in results
+    ]
+    return "\n".join(rows)
+
+
+def update_readme(results: list[Result]) -> None:
+    """Replace the table between the README's bench markers (so it always matches results.json)."""
+    text = README.read_text()
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    README.write_text(f"{head}{START}\n{readme_table(results)}\n{END}{tail}")

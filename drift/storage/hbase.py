@@ -36,6 +36,7 @@ DATA_COLUMNS = {"workflow": b"d:workflowData", "node": b"d:nodeData"}
 DATA_TABLES = {"workflow": "WorkflowHB", "node": "NodeHB"}
 VERSION_COLUMN = b"d:version"
 CONTEXT_COLUMN = b"d:context"
+DDL_TIMEOUT_SECONDS = 60.0
 TRANSIENT = (TTransportException, OSError, EOFError)
 """Connection-level failures: the connection is dropped and the call retried."""
 
@@ -105,21 +106,36 @@ class HBaseStore:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._call, operation)
 
     async def ensure_tables(self) -> None:
-        """Create the missing tables (idempotent, safe when several processes start at once)."""
+        """Create the missing tables (idempotent, safe when several processes start at once).
 
-        def create(connection: happybase.Connection) -> None:
-            existing = {name.decode() for name in connection.tables()}
-            for table in TABLES:
-                name = self.table_name(table)
-                if name in existing:
-                    continue
-                try:
-                    connection.create_table(name, {FAMILY: {"max_versions": 1}})
-                except Exception as exc:  # a concurrent creator won: fine
-                    if "TableExistsException" not in str(exc):
-                        raise
+        Uses a connection of its own with a long timeout: creating a table on a fresh HBase takes seconds.
+        """
 
-        await self._run(create)
+        def create() -> None:
+            connection = happybase.Connection(
+                self.settings.host, self.settings.port, timeout=int(DDL_TIMEOUT_SECONDS * 1000)
+            )
+            try:
+                existing = {name.decode() for name in connection.tables()}
+                for table in TABLES:
+                    name = self.table_name(table)
+                    if name in existing:
+                        continue
+                    try:
+                        connection.create_table(name, {FAMILY: {"max_versions": 1}})
+                    except Exception as exc:  # a concurrent creator won: fine
+                        if "TableExistsException" not in str(exc):
+                            raise
+            finally:
+                connection.close()
+
+        for attempt in range(self.settings.attempts):
+            try:
+                return await asyncio.get_running_loop().run_in_executor(self._executor, create)
+            except TRANSIENT as exc:
+                if attempt == self.settings.attempts - 1:
+                    raise BackendUnavailable("HBase", f"{type(exc).__name__}: {exc}") from None
+                await asyncio.sleep(0.5 * 2**attempt)
 
     async def get(self, table: str, row: str, column: bytes) -> bytes | None:
         """One cell, or None."""

@@ -101,6 +101,7 @@ def main() -> None:
         level=os.environ.get("DRIFT_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise, URLs may carry ids
     asyncio.run(run_worker(dict(os.environ)))
 
 
