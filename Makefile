@@ -70,6 +70,9 @@ test: install
 bench: install
 	@$(STACK) --state-dir $(BENCH_DIR) down --purge
 	@$(STACK) --state-dir $(BENCH_DIR) up
+	@. $(BENCH_DIR)/env && kubectl apply --server-side -f crds/ >/dev/null \
+	  && kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
+	@$(STACK) --state-dir $(BENCH_DIR) up drift-worker drift-operator
 	@set +e; set -a; . $(BENCH_DIR)/env; set +a; \
 	  $(BIN)/python -m bench; rc=$$?; \
 	  $(STACK) --state-dir $(BENCH_DIR) down || rc=1; \

@@ -226,3 +226,18 @@ def test_definition_edits_never_change_runs_in_flight(namespace, samples_backend
     apply(run_manifest(namespace, "after-edit", "A-7"))
     wait_for(namespace, "after-edit", "jsonpath={.status.phase}=Waiting")
     assert status(namespace, "after-edit")["workflowVersion"] != first_version
+
+
+def test_a_workflow_timeout_ends_the_run_timed_out(namespace, samples_backend):
+    slow = {"apiVersion": "drift.dev/v1alpha1", "kind": "Workflow",
+            "metadata": {"name": "slow", "namespace": namespace},
+            "spec": {"startAt": "ask", "timeoutSeconds": 2, "nodes": [
+                {"name": "ask", "type": "instruction", "instruction": {"message": "never answered"}, "next": "done"},
+                {"name": "done", "type": "success"}]}}  # fmt: skip
+    apply(slow)
+    kubectl("wait", "--for=condition=Ready", "-n", namespace, "--timeout=60s", "workflow/slow")
+    apply(run_manifest(namespace, "too-slow", "A-8", workflow="slow"))
+    wait_for(namespace, "too-slow", "jsonpath={.status.phase}=TimedOut", timeout=90)
+    timed_out = status(namespace, "too-slow")
+    assert condition(timed_out, "Succeeded")["status"] == "False"
+    assert condition(timed_out, "Stalled")["reason"] == "TimedOut"

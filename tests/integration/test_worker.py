@@ -344,3 +344,16 @@ async def test_recorded_histories_replay_deterministically(drift, server):
     replayer = Replayer(workflows=[DriftRunWorkflow], data_converter=pydantic_data_converter)
     replayed = await replayer.replay_workflow(await handle.fetch_history())
     assert replayed.replay_failure is None
+
+
+async def test_a_large_output_is_replaced_by_a_reference_in_the_snapshot(drift):
+    spec = {"startAt": "big", "nodes": [
+        {"name": "big", "type": "script", "script": {"expression": "'x'.size() > 0"}, "next": "done"},
+        {"name": "done", "type": "success", "success": {"output": "{'blob': input.blob}"}},
+    ]}  # fmt: skip
+    handle = await drift.start(await drift.publish_workflow("big-output", spec), {"blob": "y" * 20_000})
+    result = await handle.result()
+    assert result.output["$ref"] == f"WorkflowContextHB/{handle.id}#_output"
+    assert result.output["bytes"] > 20_000
+    stored = json.loads(await drift.store.get_context(handle.id))
+    assert stored["_output"] == {"blob": "y" * 20_000}

@@ -43,6 +43,8 @@ MAX_NODES_PER_RUN = 1000
 """Node executions in one Temporal run before continuing as new (about 2 history events each)."""
 MAX_HISTORY_EVENTS = 8000
 """Continue as new past this history length too (Temporal warns at 10,240 events)."""
+MAX_PERSISTS_IN_FLIGHT = 32
+"""Context persists a run may have started but not yet seen complete (back-pressure on long pure chains)."""
 OUTPUT_KEY = "_output"
 """Context key of the run's output (node names cannot start with `_`)."""
 DEFAULT_NODE_TIMEOUT_SECONDS = 300
@@ -87,6 +89,7 @@ class DriftRunWorkflow:
         self.error: RunError | None = carried.error if carried else None
         self.started_at: datetime = carried.started_at if carried else workflow.now()
         self.waiting: WaitingFor | None = None
+        self.persisting: list[Any] = []
         self.last = RunSnapshot(phase="Running", started_at=self.started_at, sequence=self.sequence)
 
     # The Runtime protocol (what node handlers may use) -------------------------------------------------
@@ -189,11 +192,11 @@ class DriftRunWorkflow:
                           workflow_version=start.workflow_version),
                 result_type=PinnedGraph, **LOCAL,
             )  # fmt: skip
-            self.current = self.graph.start_at
-            await self._persist("Running")
+            self.current = self.graph.start_at  # the first node's own persist publishes the first snapshot
         try:
             return await self._interpret()
         except asyncio.CancelledError:
+            self.persisting = []  # cancelled with the workflow's other pending work; the final write supersedes them
             await self._persist("Cancelled", message="Cancelled (spec.cancel)", final=True)
             raise
 
@@ -203,6 +206,7 @@ class DriftRunWorkflow:
         executed = 0
         while True:
             if executed >= MAX_NODES_PER_RUN or self._history_long():
+                await self._settle()
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self.start.model_copy(update={"carried": self._carry()}))
             node = self.graph.nodes[self.current]
@@ -221,7 +225,7 @@ class DriftRunWorkflow:
                     return await self._persist("Failed", error=error, message=error.message, final=True,
                                                completed=execution, began=began)  # fmt: skip
                 self.error, self.current = error, handler
-                await self._persist("Running", completed=execution, began=began)
+                await self._persist("Running", completed=execution, began=began, settle=False)
                 continue
             execution = self._record(node, "Succeeded", began, outcome.attempts)
             self.nodes_completed += 1
@@ -231,7 +235,7 @@ class DriftRunWorkflow:
                     final=True, completed=execution, began=began,
                 )  # fmt: skip
             self.current = outcome.next
-            await self._persist("Running", completed=execution, began=began)
+            await self._persist("Running", completed=execution, began=began, settle=False)
 
     def _store(self, node: ResolvedNode, outcome: Outcome) -> None:
         """Put the node's output (after its output expression) and direct updates into the context."""
@@ -263,11 +267,23 @@ class DriftRunWorkflow:
             accepted=self.accepted, error=self.error, started_at=self.started_at,
         ).model_dump(mode="json")  # fmt: skip
 
+    async def _settle(self) -> None:
+        """Wait until every persist started so far has completed."""
+        pending, self.persisting = self.persisting, []
+        await asyncio.gather(*pending)
+
     async def _persist(
         self, phase: Phase, *, output: Any = None, error: RunError | None = None, message: str | None = None,
         final: bool = False, completed: NodeExecution | None = None, began: datetime | None = None,
+        settle: bool = True,
     ) -> RunSnapshot:  # fmt: skip
-        """Build the next snapshot, persist the context and publish the snapshot (one local activity)."""
+        """Build the next snapshot, persist the context and publish the snapshot (one local activity each).
+
+        With `settle` (before a side effect, a wait, or the end) it returns once this and every earlier
+        persist completed. Without it, the interpreter goes on to the next node while the write runs: the
+        next node is computed deterministically from the same state, writes carry their sequence (HBase and
+        the operator keep the newest), and nothing outside the workflow happens before they are all done.
+        """
         self.sequence += 1
         if final and output is not None:
             self.context[OUTPUT_KEY] = output
@@ -279,11 +295,13 @@ class DriftRunWorkflow:
             resumes_accepted=self.accepted,
         )  # fmt: skip
         update = ProgressUpdate(
-            workflow_id=workflow.info().workflow_id, sequence=self.sequence, context=self.context,
+            workflow_id=workflow.info().workflow_id, sequence=self.sequence, context=dict(self.context),
             snapshot=self.last, completed=completed,
             duration_seconds=(workflow.now() - began).total_seconds() if began else 0.0,
         )  # fmt: skip
-        await workflow.execute_local_activity("drift.persist_progress", update, **LOCAL)
+        self.persisting.append(workflow.start_local_activity("drift.persist_progress", update, **LOCAL))
+        if settle or len(self.persisting) >= MAX_PERSISTS_IN_FLIGHT:
+            await self._settle()
         return self.last
 
 

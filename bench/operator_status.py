@@ -1,0 +1,255 @@
+"""The operator under load, with the real worker (both started by `make bench` as on `make dev-up`).
+
+- definitions synced per second when 500 Workflows are applied at once (baseline: the rate at which the
+  API server accepted them, same run; higher is better);
+- WorkflowRun create -> Running latency (baseline: a bare Temporal start_workflow round trip);
+- node transition -> status latency p50/p95 with 200 runs in flight: the time from the worker's snapshot on
+  the Redis channel to the status change seen by a watch (baseline: the 1 s target);
+- operator CPU and RSS while 500 runs wait for input (baselines: one whole core; the same operator with no
+  runs, measured first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import redis
+from kubernetes import client, config, watch
+
+from drift.runs import RunEvent, run_events_channel
+from drift_devstack.config import load_config
+from drift_devstack.process import ProcessManager
+from drift_worker.main import connect_temporal
+
+from .report import Result, percentile
+
+GROUP, VERSION = "drift.dev", "v1alpha1"
+DEFINITIONS = 500
+IN_FLIGHT = 200
+IDLE = 500
+TARGET_SECONDS = 1.0
+
+
+def _kubectl(*args: str, stdin: str | None = None) -> str:
+    return subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, check=True).stdout
+
+
+def _namespace() -> str:
+    name = f"bench-{uuid.uuid4().hex[:6]}"
+    _kubectl("create", "namespace", name)
+    return name
+
+
+def _apply(items: list[dict]) -> float:
+    """Seconds `kubectl apply` took for `items` (one List)."""
+    began = time.monotonic()
+    _kubectl(
+        "apply", "--server-side", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
+    )
+    return time.monotonic() - began
+
+
+def _list(api: client.CustomObjectsApi, namespace: str, plural: str) -> list[dict]:
+    return api.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)["items"]
+
+
+def _resource(kind: str, name: str, namespace: str, spec: dict) -> dict:
+    metadata = {"name": name, "namespace": namespace}
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "metadata": metadata, "spec": spec}
+
+
+def _workflow(name: str, namespace: str, nodes: list[dict]) -> dict:
+    return _resource("Workflow", name, namespace, {"startAt": nodes[0]["name"], "nodes": nodes})
+
+
+def _run(name: str, namespace: str, workflow: str) -> dict:
+    return _resource("WorkflowRun", name, namespace, {"workflowRef": {"name": workflow}})
+
+
+def _wait_until(check, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"benchmark: {what} not reached in {timeout:.0f}s")
+        time.sleep(0.25)
+
+
+def definitions_synced(api: client.CustomObjectsApi) -> list[Result]:
+    namespace = _namespace()
+    items = [
+        _workflow(f"wf-{i}", namespace, [
+            {"name": "start", "type": "processor", "processor": {"set": {"i": str(i)}}, "next": "done"},
+            {"name": "done", "type": "success"},
+        ]) for i in range(DEFINITIONS)
+    ]  # fmt: skip
+    began = time.monotonic()
+    applied = _apply(items)
+
+    def synced() -> bool:
+        return (
+            sum(1 for w in _list(api, namespace, "workflows") if (w.get("status") or {}).get("version")) == DEFINITIONS
+        )
+
+    _wait_until(synced, 600, "500 Workflows synced")
+    rate = DEFINITIONS / (time.monotonic() - began)
+    return [
+        Result(
+            "definitions_synced_500", rate, "defs/s", "API server accepting them (kubectl apply)", DEFINITIONS / applied
+        )
+    ]
+
+
+def run_start_latency(api: client.CustomObjectsApi, namespace: str) -> list[Result]:
+    """create -> Running (or later) for runs created one at a time, beside a bare Temporal start."""
+    samples = []
+    for i in range(15):
+        name = f"start-{i}"
+        began = time.monotonic()
+        _kubectl("create", "-f", "-", stdin=json.dumps(_run(name, namespace, "waiter")))
+
+        def started(name: str = name) -> bool:
+            obj = api.get_namespaced_custom_object(GROUP, VERSION, namespace, "workflowruns", name)
+            return (obj.get("status") or {}).get("phase") in ("Running", "Waiting", "Succeeded")
+
+        deadline = time.monotonic() + 30
+        while not started() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        samples.append((time.monotonic() - began) * 1000)
+
+    async def bare_starts() -> list[float]:
+        temporal = await connect_temporal(os.environ)
+        times = []
+        for _ in range(15):
+            began = time.monotonic()
+            await temporal.start_workflow("BenchNoop", id=f"bench-{uuid.uuid4()}", task_queue=f"nobody-{uuid.uuid4()}")
+            times.append((time.monotonic() - began) * 1000)
+        return times
+
+    baseline = statistics.median(asyncio.run(bare_starts()))
+    return [
+        Result("run_create_to_running_p50", statistics.median(samples), "ms", "bare Temporal start_workflow", baseline)
+    ]
+
+
+def status_latency(api: client.CustomObjectsApi, namespace: str) -> list[Result]:
+    """200 runs stepping through wait nodes; snapshot on Redis -> status change seen by a watch."""
+    published: dict[tuple[str, int], float] = {}
+    shown: dict[tuple[str, int], float] = {}
+    stop = threading.Event()
+    prefix = os.environ.get("DRIFT_TABLE_PREFIX", "drift_")
+
+    def listen() -> None:
+        bus = redis.Redis.from_url(os.environ["DRIFT_REDIS_URL"]).pubsub()
+        bus.subscribe(run_events_channel(prefix))
+        while not stop.is_set():
+            message = bus.get_message(timeout=0.2)
+            if message and message["type"] == "message":
+                event = RunEvent.model_validate_json(message["data"])
+                name = event.workflow_id.split("/")[1]
+                published.setdefault((name, event.snapshot.nodes_completed), time.monotonic())
+
+    def observe(resource_version: str) -> None:
+        stream = watch.Watch().stream(api.list_namespaced_custom_object, GROUP, VERSION, namespace, "workflowruns",
+                                      resource_version=resource_version, timeout_seconds=300)  # fmt: skip
+        for event in stream:
+            status = event["object"].get("status") or {}
+            key = (event["object"]["metadata"]["name"], status.get("nodesCompleted", 0))
+            shown.setdefault(key, time.monotonic())
+            if stop.is_set():
+                return
+
+    resource_version = api.list_namespaced_custom_object(GROUP, VERSION, namespace, "workflowruns")["metadata"][
+        "resourceVersion"
+    ]
+    threads = [
+        threading.Thread(target=listen, daemon=True),
+        threading.Thread(target=observe, args=(resource_version,), daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(1)
+    _apply([_run(f"step-{i}", namespace, "stepper") for i in range(IN_FLIGHT)])
+
+    def finished() -> bool:
+        return sum(1 for r in _list(api, namespace, "workflowruns") if r["metadata"]["name"].startswith("step-")
+                   and (r.get("status") or {}).get("phase") == "Succeeded") == IN_FLIGHT  # fmt: skip
+
+    _wait_until(finished, 600, "200 stepping runs finished")
+    time.sleep(2)
+    stop.set()
+    latencies = [(shown[key] - at) * 1000 for key, at in published.items() if key in shown and shown[key] >= at]
+    label = f"target {TARGET_SECONDS * 1000:.0f} ms"
+    return [
+        Result("status_latency_200_runs_p50", percentile(latencies, 50), "ms", label, TARGET_SECONDS * 1000),
+        Result("status_latency_200_runs_p95", percentile(latencies, 95), "ms", label, TARGET_SECONDS * 1000),
+    ]
+
+
+def _usage(pid: int, seconds: float) -> tuple[float, float]:
+    """(CPU percent of one core over `seconds`, RSS in MiB) of a process."""
+
+    def cpu() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    before = cpu()
+    time.sleep(seconds)
+    used = cpu() - before
+    rss = next(
+        int(line.split()[1])
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if line.startswith("VmRSS")
+    )
+    return 100 * used / seconds, rss / 1024
+
+
+def idle_cost(api: client.CustomObjectsApi, pid: int, namespace: str, empty_rss: float) -> list[Result]:
+    _apply([_run(f"idle-{i}", namespace, "waiter") for i in range(IDLE)])
+
+    def waiting() -> bool:
+        return sum(1 for r in _list(api, namespace, "workflowruns") if r["metadata"]["name"].startswith("idle-")
+                   and (r.get("status") or {}).get("phase") == "Waiting") == IDLE  # fmt: skip
+
+    _wait_until(waiting, 900, "500 runs waiting")
+    time.sleep(5)
+    cpu, rss = _usage(pid, 30)
+    return [
+        Result("operator_cpu_500_waiting", cpu, "% core", "one whole core", 100.0),
+        Result("operator_rss_500_waiting", rss, "MiB", "operator with no runs", empty_rss),
+    ]
+
+
+def run() -> list[Result]:
+    """The operator's figures of issue 4 (see the module docstring)."""
+    config.load_kube_config()
+    api = client.CustomObjectsApi()
+    pid = ProcessManager(load_config()).pid("drift-operator")
+    if pid is None:
+        raise RuntimeError("benchmark: no drift-operator running in this stack (make bench starts it)")
+    _, empty_rss = _usage(pid, 1)
+    namespace = _namespace()
+    _apply([
+        _workflow("waiter", namespace, [
+            {"name": "ask", "type": "instruction", "instruction": {"message": "go?"}, "next": "done"},
+            {"name": "done", "type": "success"},
+        ]),
+        _workflow("stepper", namespace, [
+            *({"name": f"s{i}", "type": "wait", "wait": {"seconds": 1}, "next": f"s{i + 1}"} for i in range(5)),
+            {"name": "s5", "type": "success"},
+        ]),
+    ])  # fmt: skip
+    _wait_until(lambda: all((w.get("status") or {}).get("version") for w in _list(api, namespace, "workflows")), 60,
+                "bench workflows synced")  # fmt: skip
+    results = run_start_latency(api, namespace)
+    results += status_latency(api, namespace)
+    results += idle_cost(api, pid, namespace, empty_rss)
+    results += definitions_synced(api)
+    return results
