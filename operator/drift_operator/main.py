@@ -18,8 +18,9 @@ from drift.cache.definitions import DefinitionCache
 from drift.observability import serve
 from drift.runs import run_events_channel
 from drift.storage.hbase import HBaseStore
+from drift.temporal import connect
 
-from . import definitions, runs, settings, temporal
+from . import definitions, runs, settings
 from .kube import Kube
 from .run_events import RunTracker
 from .services import Services
@@ -49,7 +50,7 @@ async def run() -> None:
     cache = DefinitionCache(store, config.redis_url, config.cache)
     kube = Kube()
     tracker = RunTracker(kube, config.coalesce_seconds)
-    services = Services(config, cache, await temporal.connect(config), kube, tracker)
+    services = Services(config, cache, await connect(config.temporal_address, config.temporal_namespace), kube, tracker)
     await store.ensure_tables()
     await cache.start()
     subscriber = asyncio.create_task(tracker.subscribe(config.redis_url, run_events_channel(config.table_prefix)))

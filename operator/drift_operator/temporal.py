@@ -16,7 +16,6 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -34,13 +33,6 @@ from .settings import OperatorSettings
 
 log = logging.getLogger(__name__)
 QUERY_TIMEOUT = timedelta(seconds=5)
-
-
-async def connect(settings: OperatorSettings) -> Client:
-    """A client for the run namespace, converting pydantic models like the worker does."""
-    return await Client.connect(
-        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=pydantic_data_converter
-    )
 
 
 def handle(client: Client, workflow_id: str) -> WorkflowHandle[object, RunSnapshot]:

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -19,6 +18,7 @@ from drift.cache.definitions import DefinitionCache
 from drift.observability import metrics_port, serve
 from drift.settings import cache_settings, hbase_settings, redis_url
 from drift.storage.hbase import HBaseStore
+from drift.temporal import connect
 
 from .activities import DriftActivities
 from .egress import DEFAULT_DENY, EgressPolicy, parse_cidrs
@@ -52,10 +52,8 @@ def kubernetes_core() -> k8s.CoreV1Api | None:
 
 async def connect_temporal(env: Mapping[str, str]) -> Client:
     """A client for DRIFT_TEMPORAL_ADDRESS / DRIFT_TEMPORAL_NAMESPACE speaking pydantic models."""
-    return await Client.connect(
-        env.get("DRIFT_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
-        namespace=env.get("DRIFT_TEMPORAL_NAMESPACE", "default"),
-        data_converter=pydantic_data_converter,
+    return await connect(
+        env.get("DRIFT_TEMPORAL_ADDRESS", "127.0.0.1:7233"), env.get("DRIFT_TEMPORAL_NAMESPACE", "default")
     )
 
 
