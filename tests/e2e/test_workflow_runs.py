@@ -241,3 +241,14 @@ def test_a_workflow_timeout_ends_the_run_timed_out(namespace, samples_backend):
     timed_out = status(namespace, "too-slow")
     assert condition(timed_out, "Succeeded")["status"] == "False"
     assert condition(timed_out, "Stalled")["reason"] == "TimedOut"
+
+
+def test_both_processes_expose_their_metrics(drift_operator, drift_worker):
+    worker = drift_worker.metrics()
+    for family in ("drift_node_executions_total", "drift_node_duration_seconds", "drift_context_persist_seconds",
+                   "drift_cache_requests_total"):  # fmt: skip
+        assert f"\n{family}" in worker, family
+    assert 'drift_node_executions_total{result="Succeeded",type="http"}' in worker
+    operator = drift_operator.metrics()
+    assert 'drift_operator_reconciles_total{kind="Workflow",result="synced"}' in operator
+    assert "drift_operator_runs{" in operator

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -229,3 +231,28 @@ def test_run_events_reach_the_status_within_a_second_and_stale_ones_are_ignored(
     events = kubectl("get", "events", "-n", namespace, "-o", "json").stdout
     assert '"reason": "Waiting"' in events
     assert 'drift_operator_reconciles_total{kind="Workflow",result="synced"}' in drift_operator.metrics()
+
+
+def _stack(stack_env, *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "drift_devstack", "--state-dir", stack_env["DRIFT_STACK_DIR"], *args],
+                   check=True, capture_output=True)  # fmt: skip
+
+
+@pytest.mark.parametrize(("service", "reason"), [("redis", "RedisUnavailable"), ("hbase", "HBaseUnavailable")])
+def test_a_backend_outage_is_reported_and_retried_until_it_is_back(
+    drift_operator, namespace, stack_env, service, reason
+):
+    _stack(stack_env, "down", service)
+    try:
+        apply(namespace, FETCH_ORDER)
+        stalled = wait_for(namespace, "nodedefinition", "fetch-order",
+                           lambda obj: condition(obj, "Ready").get("reason") == reason, timeout=60)  # fmt: skip
+        assert condition(stalled, "Ready")["status"] == "False"
+        assert service.lower() in condition(stalled, "Ready")["message"].lower()
+        assert not (
+            condition(stalled, "Reconciling").get("status") == condition(stalled, "Stalled").get("status") == "True"
+        )
+        assert drift_operator.process.poll() is None, "an outage never crashes the operator"
+    finally:
+        _stack(stack_env, "up", service)
+    wait_for(namespace, "nodedefinition", "fetch-order", ready, timeout=90)
