@@ -59,6 +59,7 @@ test-down:
 test: install
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
+	@$(BIN)/lint-imports
 	@$(STACK) --state-dir $(TEST_DIR) down --purge
 	@$(STACK) --state-dir $(TEST_DIR) up
 	@set +e; set -a; . $(TEST_DIR)/env; set +a; \
@@ -81,6 +82,7 @@ bench: install
 lint: install
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
+	@$(BIN)/lint-imports
 
 crds: install
 	@$(BIN)/python -m drift.crdgen
