@@ -29,7 +29,7 @@ def _status(stack: Stack, args: argparse.Namespace) -> None:
 
 
 def _check_stopped(stack: Stack, args: argparse.Namespace) -> None:
-    strays = stray_processes(f"{stack.config.data_dir}/")
+    strays = stray_processes(stack.config.state_dir)
     for pid, cmdline in strays:
         print(f"stray process {pid}: {cmdline}", file=sys.stderr)
     if strays:

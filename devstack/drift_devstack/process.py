@@ -136,16 +136,36 @@ class ProcessManager:
         raise StackError(f"{name} (pid {pid}) survived SIGKILL")
 
 
-def stray_processes(marker: str) -> list[tuple[int, str]]:
-    """Live processes whose command line mentions `marker` (a stack's data folder): none after a stop."""
+def _ancestors() -> set[int]:
+    """This process and the ones that started it (a shell that sourced the env file is one of them)."""
+    chain, pid = set(), os.getpid()
+    while pid > 1 and pid not in chain:
+        chain.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            break
+    return chain
+
+
+def stray_processes(state_dir: Path) -> list[tuple[int, str]]:
+    """Live processes of a stack instance: none may be left after a stop.
+
+    A service names the instance's data folder on its command line; Drift's own processes (and those the
+    tests start) carry `DRIFT_STACK_DIR` of the instance in their environment, from its env file.
+    """
+    marker = f"{state_dir / 'data'}/".encode()
+    variable = f"DRIFT_STACK_DIR={state_dir}\0".encode()
+    skip = _ancestors()
     found = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+        if not entry.name.isdigit() or int(entry.name) in skip:
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes() + b"\0"
         except OSError:
             continue
-        if marker in cmdline and _start_time(int(entry.name)) is not None:
-            found.append((int(entry.name), cmdline[:120]))
+        if (marker in cmdline or variable in environ) and _start_time(int(entry.name)) is not None:
+            found.append((int(entry.name), cmdline.replace(b"\0", b" ").decode(errors="replace")[:120]))
     return found

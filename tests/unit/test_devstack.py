@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,7 +24,7 @@ def config(tmp_path: Path) -> StackConfig:
 def _sleeper(name: str, ready=lambda: True) -> ProcessSpec:
     # A child that forks a grandchild too: stop() must take the whole process group down.
     code = "import subprocess, time; subprocess.Popen(['sleep', '300']); time.sleep(300)"
-    return ProcessSpec(name=name, argv=[sys.executable, "-c", code, "drift-unit-marker"], ready=ready)
+    return ProcessSpec(name=name, argv=[sys.executable, "-c", code], ready=ready)
 
 
 def test_start_is_idempotent_and_stop_leaves_no_process(config: StackConfig):
@@ -36,7 +37,7 @@ def test_start_is_idempotent_and_stop_leaves_no_process(config: StackConfig):
 
     assert manager.stop("svc", timeout=5) is True
     assert manager.pid("svc") is None
-    assert not [p for p, cmd in stray_processes("drift-unit-marker") if p == pid]
+    assert not [p for p, cmd in stray_processes(config.state_dir) if p == pid]
     assert manager.stop("svc") is False
 
 
@@ -51,6 +52,20 @@ def test_a_service_that_never_gets_ready_is_stopped_and_reported(config: StackCo
     with pytest.raises(StackError, match=r"slow not ready after 1s; see .*slow\.log"):
         manager.start(_sleeper("slow", ready=lambda: False))
     assert manager.pid("slow") is None
+
+
+def test_processes_of_an_instance_are_found_by_data_folder_or_environment(config: StackConfig):
+    pause = [sys.executable, "-c", "import time; time.sleep(60)"]
+    by_path = subprocess.Popen([*pause, f"{config.state_dir / 'data'}/marker"])
+    by_env = subprocess.Popen(pause, env={**os.environ, "DRIFT_STACK_DIR": str(config.state_dir)})
+    try:
+        found = {pid for pid, _ in stray_processes(config.state_dir)}
+        assert {by_path.pid, by_env.pid} <= found
+    finally:
+        for process in (by_path, by_env):
+            process.kill()
+            process.wait()
+    assert not stray_processes(config.state_dir)
 
 
 def test_a_missing_binary_is_one_line(config: StackConfig):
