@@ -48,6 +48,13 @@ def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> subproc
     return result
 
 
+def stack_command(stack_env: dict[str, str], *args: str) -> None:
+    """Run the stack tool on the running test stack (e.g. `down redis`, `restart hbase`); fail on error."""
+    command = [sys.executable, "-m", "drift_devstack", "--state-dir", stack_env["DRIFT_STACK_DIR"], *args]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"drift_devstack {' '.join(args)}: {result.stderr}"
+
+
 @pytest.fixture(scope="session")
 def crds_installed(stack_env: dict[str, str]) -> None:
     """Drift's CRDs applied (server-side, so re-applying is harmless), established and in the OpenAPI spec."""

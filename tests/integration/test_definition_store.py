@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import subprocess
 import sys
 import time
 import uuid
@@ -17,7 +16,7 @@ from drift.definitions import StoredDefinition
 from drift.errors import BackendUnavailable, VersionConflict
 from drift.settings import cache_settings, hbase_settings, redis_url
 from drift.storage.hbase import HBaseStore
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, stack_command
 
 SPEC = {"type": "script", "script": {"expression": "1 + 1"}}
 
@@ -134,15 +133,10 @@ async def test_a_pointer_update_reaches_another_process_within_a_second(prefix, 
         await reader.wait()
 
 
-def _stack(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "drift_devstack", *args], check=True, capture_output=True)
-
-
 async def test_reads_survive_a_redis_outage_and_caching_resumes(stack_env, store, cache):
-    state_dir = stack_env["DRIFT_STACK_DIR"]
     node = _node(f"n-{uuid.uuid4().hex[:6]}")
     await cache.publish(node)
-    _stack("--state-dir", state_dir, "down", "redis")
+    stack_command(stack_env, "down", "redis")
     try:
         cold = DefinitionCache(store, redis_url(), cache_settings())  # nothing in memory: must reach HBase
         before = _hits("hbase")
@@ -154,7 +148,7 @@ async def test_reads_survive_a_redis_outage_and_caching_resumes(stack_env, store
             await cache.publish(_node(node.name, "3 + 3"))
         await cold.close()
     finally:
-        _stack("--state-dir", state_dir, "up", "redis")
+        stack_command(stack_env, "up", "redis")
 
     await asyncio.wait_for(cache.subscribed.wait(), 15)
     newer = _node(node.name, "4 + 4")

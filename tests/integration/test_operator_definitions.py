@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -24,7 +22,7 @@ from temporalio.client import Client
 from drift.runs import RunEvent, RunSnapshot, run_events_channel
 from drift.settings import hbase_settings
 from drift.storage.hbase import HBaseStore
-from tests.conftest import REPO_ROOT, kubectl
+from tests.conftest import REPO_ROOT, kubectl, stack_command
 
 pytestmark = pytest.mark.stack
 
@@ -233,16 +231,11 @@ def test_run_events_reach_the_status_within_a_second_and_stale_ones_are_ignored(
     assert 'drift_operator_reconciles_total{kind="Workflow",result="synced"}' in drift_operator.metrics()
 
 
-def _stack(stack_env, *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "drift_devstack", "--state-dir", stack_env["DRIFT_STACK_DIR"], *args],
-                   check=True, capture_output=True)  # fmt: skip
-
-
 @pytest.mark.parametrize(("service", "reason"), [("redis", "RedisUnavailable"), ("hbase", "HBaseUnavailable")])
 def test_a_backend_outage_is_reported_and_retried_until_it_is_back(
     drift_operator, namespace, stack_env, service, reason
 ):
-    _stack(stack_env, "down", service)
+    stack_command(stack_env, "down", service)
     try:
         apply(namespace, FETCH_ORDER)
         stalled = wait_for(namespace, "nodedefinition", "fetch-order",
@@ -254,5 +247,5 @@ def test_a_backend_outage_is_reported_and_retried_until_it_is_back(
         )
         assert drift_operator.process.poll() is None, "an outage never crashes the operator"
     finally:
-        _stack(stack_env, "up", service)
+        stack_command(stack_env, "up", service)
     wait_for(namespace, "nodedefinition", "fetch-order", ready, timeout=90)

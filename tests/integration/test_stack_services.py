@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import uuid
 
 import happybase
@@ -15,15 +13,11 @@ from kubernetes import client, config, watch
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from tests.conftest import kubectl, stack_command
+
 from .greeting_workflow import GreetingWorkflow, compose_greeting
 
 GROUP = "stacktest.drift.dev"
-
-
-def _kubectl(*args: str, stdin: str | None = None) -> str:
-    result = subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 @pytest.fixture
@@ -53,10 +47,10 @@ def widget_crd(stack_env: dict[str, str]):
             ],
         },
     }
-    _kubectl("apply", "-f", "-", stdin=yaml.safe_dump(crd))
-    _kubectl("wait", "--for=condition=Established", f"crd/{plural}.{GROUP}", "--timeout=30s")
+    kubectl("apply", "-f", "-", stdin=yaml.safe_dump(crd))
+    kubectl("wait", "--for=condition=Established", f"crd/{plural}.{GROUP}", "--timeout=30s")
     yield crd
-    _kubectl("delete", "crd", f"{plural}.{GROUP}", "--wait=false")
+    kubectl("delete", "crd", f"{plural}.{GROUP}", "--wait=false")
 
 
 def test_custom_resource_created_with_kubectl_is_seen_by_a_python_watch(stack_env, widget_crd):
@@ -70,7 +64,7 @@ def test_custom_resource_created_with_kubectl_is_seen_by_a_python_watch(stack_en
         "metadata": {"name": "first", "namespace": "default"},
         "spec": {"size": 3},
     }
-    _kubectl("create", "-f", "-", stdin=yaml.safe_dump(widget))
+    kubectl("create", "-f", "-", stdin=yaml.safe_dump(widget))
 
     events = watch.Watch().stream(
         api.list_namespaced_custom_object,
@@ -129,10 +123,7 @@ async def test_hbase_rows_survive_a_restart(stack_env):
     assert [key for key, _ in table.scan(row_prefix=b"wf/refund_")] == [b"wf/refund_v1", b"wf/refund_v2"]
     connection.close()
 
-    restart = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "drift_devstack", "--state-dir", stack_env["DRIFT_STACK_DIR"], "restart", "hbase"
-    )
-    assert await restart.wait() == 0
+    await asyncio.to_thread(stack_command, stack_env, "restart", "hbase")
 
     connection = _hbase(stack_env)
     table = connection.table(table_name)
