@@ -121,12 +121,13 @@ class DefinitionCache:
         Idempotent: re-publishing the same definition writes nothing new to HBase (the pointer and the
         announcement are repeated, which is harmless). Raises BackendUnavailable naming HBase or Redis.
         """
-        written = await self.store.put_version(definition.kind, definition.key, definition.body())
+        body = definition.body()
+        written = await self.store.put_version(definition.kind, definition.key, body)
         if written or await self.store.get_latest(definition.kind, definition.ref) != definition.version:
             await self.store.set_latest(definition.kind, definition.ref, definition.version)
             written = True
         version_key = self._key.format(kind=definition.kind, key=definition.key)
-        await self.redis.fill(version_key, definition.body(), self.settings.redis_ttl_seconds, only_if_absent=False)
+        await self.redis.fill(version_key, body, self.settings.redis_ttl_seconds, only_if_absent=False)
         await self.announce(definition.kind, definition.ref, definition.version)
         return written
 
