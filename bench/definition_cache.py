@@ -10,10 +10,10 @@ import asyncio
 import dataclasses
 import uuid
 
-from drift.cache.definitions import CacheSettings, DefinitionCache
-from drift.definitions import StoredDefinition
+from drift.cache.definition_cache import CacheSettings, DefinitionCache
 from drift.settings import hbase_settings, redis_url
 from drift.storage.hbase import HBaseStore
+from drift.stored_definition import StoredDefinition
 
 from .backends import PREDECESSOR_REDIS_HIT_MS
 from .report import Result, percentile

@@ -24,10 +24,11 @@ from pathlib import Path
 import redis
 from kubernetes import client, config, watch
 
-from drift.runs import RunEvent, run_events_channel
+from drift.run_contract import RunEvent, run_events_channel
+from drift.settings import temporal_settings
+from drift.temporal_client import connect
 from drift_devstack.config import load_config
 from drift_devstack.process import ProcessManager
-from drift_worker.main import connect_temporal
 
 from .report import Result, percentile
 
@@ -125,7 +126,7 @@ def run_start_latency(api: client.CustomObjectsApi, namespace: str) -> list[Resu
         samples.append((time.monotonic() - began) * 1000)
 
     async def bare_starts() -> list[float]:
-        temporal = await connect_temporal(os.environ)
+        temporal = await connect(temporal_settings(os.environ))
         times = []
         for _ in range(15):
             began = time.monotonic()

@@ -13,14 +13,15 @@ import uuid
 
 from temporalio.worker import Worker
 
-from drift.cache.definitions import DefinitionCache
-from drift.definitions import StoredDefinition
-from drift.runs import WORKFLOW_TYPE, RunStart
-from drift.settings import hbase_settings, redis_url
+from drift.cache.definition_cache import DefinitionCache
+from drift.run_contract import WORKFLOW_TYPE, RunStart
+from drift.settings import hbase_settings, redis_url, temporal_settings
 from drift.storage.hbase import HBaseStore
+from drift.stored_definition import StoredDefinition
+from drift.temporal_client import connect
 from drift_worker.activities import DriftActivities
 from drift_worker.egress import EgressPolicy
-from drift_worker.main import connect_temporal, new_worker
+from drift_worker.main import new_worker
 
 from .baseline_workflows import CHAIN_LENGTH, LocalChain, RemoteChain, noop
 from .report import Result
@@ -59,7 +60,7 @@ async def _throughput(start_one) -> float:
 
 
 async def _measure() -> list[Result]:
-    client = await connect_temporal(os.environ)
+    client = await connect(temporal_settings(os.environ))
     store = HBaseStore(dataclasses.replace(hbase_settings(), table_prefix=f"bench{uuid.uuid4().hex[:6]}_"))
     await store.ensure_tables()
     cache = DefinitionCache(store, redis_url())

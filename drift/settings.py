@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import dataclass, fields
 
-from .cache.definitions import CacheSettings
+from .cache.definition_cache import CacheSettings
 from .storage.hbase import HBaseSettings
 
 
@@ -41,3 +41,25 @@ def cache_settings(env: Mapping[str, str] = os.environ) -> CacheSettings:
 def redis_url(env: Mapping[str, str] = os.environ) -> str:
     """DRIFT_REDIS_URL (default redis://127.0.0.1:6379/0)."""
     return env.get("DRIFT_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@dataclass(frozen=True)
+class TemporalSettings:
+    """Where runs execute: the Temporal frontend, its namespace and Drift's task queue."""
+
+    address: str = "127.0.0.1:7233"
+    """DRIFT_TEMPORAL_ADDRESS, host:port."""
+    namespace: str = "default"
+    """DRIFT_TEMPORAL_NAMESPACE."""
+    task_queue: str = "drift"
+    """DRIFT_TASK_QUEUE: the operator starts runs there, the worker polls it."""
+
+
+def temporal_settings(env: Mapping[str, str] = os.environ) -> TemporalSettings:
+    """DRIFT_TEMPORAL_ADDRESS, DRIFT_TEMPORAL_NAMESPACE, DRIFT_TASK_QUEUE (the one reader of the three)."""
+    default = TemporalSettings()
+    return TemporalSettings(
+        address=env.get("DRIFT_TEMPORAL_ADDRESS", default.address),
+        namespace=env.get("DRIFT_TEMPORAL_NAMESPACE", default.namespace),
+        task_queue=env.get("DRIFT_TASK_QUEUE", default.task_queue),
+    )

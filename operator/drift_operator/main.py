@@ -14,19 +14,19 @@ from typing import Any
 
 import kopf
 
-from drift.cache.definitions import DefinitionCache
+from drift.cache.definition_cache import DefinitionCache
 from drift.observability import serve
-from drift.runs import run_events_channel
+from drift.run_contract import run_events_channel
 from drift.storage.hbase import HBaseStore
-from drift.temporal import connect
+from drift.temporal_client import connect
 
-from . import definitions, runs, settings
-from .kube import Kube
+from . import definition_handlers, operator_settings, run_handlers
+from .clients import Services
+from .kube_client import Kube
 from .run_events import RunTracker
-from .services import Services
 
 log = logging.getLogger("drift_operator")
-HANDLERS = (definitions, runs)
+HANDLERS = (definition_handlers, run_handlers)
 """Imported for their kopf decorators."""
 
 
@@ -45,12 +45,12 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 async def run() -> None:
     """Build the clients, start the metrics endpoint and the run-events subscriber, run kopf until stopped."""
-    config = settings.load()
+    config = operator_settings.load()
     store = HBaseStore(config.hbase)
     cache = DefinitionCache(store, config.redis_url, config.cache)
     kube = Kube()
     tracker = RunTracker(kube, config.coalesce_seconds)
-    services = Services(config, cache, await connect(config.temporal_address, config.temporal_namespace), kube, tracker)
+    services = Services(config, cache, await connect(config.temporal), kube, tracker)
     await store.ensure_tables()
     await cache.start()
     subscriber = asyncio.create_task(tracker.subscribe(config.redis_url, run_events_channel(config.table_prefix)))

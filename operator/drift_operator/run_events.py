@@ -26,9 +26,9 @@ from redis.exceptions import RedisError
 
 from drift.metrics import RUN_EVENTS, SYNC_SECONDS
 from drift.models.run import FINAL_PHASES
-from drift.runs import RunEvent, RunSnapshot
+from drift.run_contract import RunEvent, RunSnapshot
 
-from .kube import Kube
+from .kube_client import Kube
 from .run_status import Observed, changes, run_status
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from typing import Any
 
 from drift.conditions import READY, RECONCILING, STALLED, SUCCEEDED, Desired, set_conditions, timestamp
 from drift.models.run import FINAL_PHASES, MAX_STATUS_NODES, Phase
-from drift.runs import RunSnapshot
+from drift.run_contract import RunSnapshot
 
 CLOSED_PHASES: dict[str, tuple[Phase, str]] = {
     "FAILED": ("Failed", "Failed"),

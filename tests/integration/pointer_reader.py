@@ -12,7 +12,7 @@ import time
 
 from prometheus_client import REGISTRY
 
-from drift.cache.definitions import DefinitionCache
+from drift.cache.definition_cache import DefinitionCache
 from drift.settings import cache_settings, hbase_settings, redis_url
 from drift.storage.hbase import HBaseStore
 

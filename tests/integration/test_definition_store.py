@@ -11,11 +11,11 @@ import uuid
 import pytest
 from prometheus_client import REGISTRY
 
-from drift.cache.definitions import DefinitionCache
-from drift.definitions import StoredDefinition
+from drift.cache.definition_cache import DefinitionCache
 from drift.errors import BackendUnavailable, VersionConflict
 from drift.settings import cache_settings, hbase_settings, redis_url
 from drift.storage.hbase import HBaseStore
+from drift.stored_definition import StoredDefinition
 from tests.conftest import REPO_ROOT, stack_command
 
 SPEC = {"type": "script", "script": {"expression": "1 + 1"}}

@@ -19,7 +19,7 @@ import redis
 import yaml
 from temporalio.client import Client
 
-from drift.runs import RunEvent, RunSnapshot, run_events_channel
+from drift.run_contract import RunEvent, RunSnapshot, run_events_channel
 from drift.settings import hbase_settings
 from drift.storage.hbase import HBaseStore
 from tests.conftest import REPO_ROOT, kubectl, stack_command

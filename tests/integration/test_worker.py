@@ -11,12 +11,13 @@ from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from drift.cache.definitions import DefinitionCache
-from drift.runs import QUERY_SNAPSHOT, UPDATE_RESUME, ResumeRequest, RunSnapshot
-from drift.settings import hbase_settings, redis_url
+from drift.cache.definition_cache import DefinitionCache
+from drift.run_contract import QUERY_SNAPSHOT, UPDATE_RESUME, ResumeRequest, RunSnapshot
+from drift.settings import hbase_settings, redis_url, temporal_settings
+from drift.temporal_client import connect
 from drift_worker.activities import DriftActivities
 from drift_worker.egress import EgressPolicy
-from drift_worker.main import connect_temporal, kubernetes_core, new_worker
+from drift_worker.main import kubernetes_core, new_worker
 from drift_worker.workflow import DriftRunWorkflow
 from tests.conftest import kubectl
 
@@ -29,7 +30,7 @@ async def drift(stack_env):
     await store.ensure_tables()
     cache = DefinitionCache(store, redis_url())
     await cache.start()
-    client = await connect_temporal(stack_env)
+    client = await connect(temporal_settings(stack_env))
     activities = DriftActivities(cache, store, kubernetes_core(), EgressPolicy())
     task_queue = f"worker-test-{uuid.uuid4()}"
     async with new_worker(client, task_queue, activities):

@@ -10,10 +10,10 @@ import uuid
 
 import pytest
 
-from drift.cache.definitions import DefinitionCache
-from drift.runs import RunSnapshot
-from drift.settings import hbase_settings, redis_url
-from drift_worker.main import connect_temporal
+from drift.cache.definition_cache import DefinitionCache
+from drift.run_contract import RunSnapshot
+from drift.settings import hbase_settings, redis_url, temporal_settings
+from drift.temporal_client import connect
 from tests.conftest import DriftProcess
 
 from .worker_harness import Drift, private_store, start_echo_server
@@ -24,7 +24,7 @@ async def crash_setup(stack_env):
     store = private_store(hbase_settings())
     await store.ensure_tables()
     cache = DefinitionCache(store, redis_url())
-    client = await connect_temporal(stack_env)
+    client = await connect(temporal_settings(stack_env))
     server, runner = await start_echo_server()
     drift = Drift(client, cache, store, f"crash-{uuid.uuid4()}")
     env = {"DRIFT_TASK_QUEUE": drift.task_queue, "DRIFT_TABLE_PREFIX": store.settings.table_prefix}

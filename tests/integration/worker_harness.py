@@ -12,10 +12,10 @@ from typing import Any
 from aiohttp import web
 from temporalio.client import Client, WorkflowHandle
 
-from drift.cache.definitions import DefinitionCache
-from drift.definitions import StoredDefinition
-from drift.runs import WORKFLOW_TYPE, RunSnapshot, RunStart
+from drift.cache.definition_cache import DefinitionCache
+from drift.run_contract import WORKFLOW_TYPE, RunSnapshot, RunStart
 from drift.storage.hbase import HBaseStore
+from drift.stored_definition import StoredDefinition
 
 
 @dataclass

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from drift.models.run import NodeExecution, RunError, WaitingFor
-from drift.runs import RunSnapshot
+from drift.run_contract import RunSnapshot
 from drift_operator.run_status import Observed, changes, format_duration, phase_of, run_status
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from drift.definitions import StoredDefinition
+from drift.stored_definition import StoredDefinition
 from drift_worker.egress import EgressPolicy, parse_cidrs
 from drift_worker.graph import PinnedGraph
 from drift_worker.main import egress_policy

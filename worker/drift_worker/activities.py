@@ -14,10 +14,10 @@ from kubernetes.client.exceptions import ApiException
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from drift.cache.definitions import DefinitionCache
+from drift.cache.definition_cache import DefinitionCache
 from drift.errors import BackendUnavailable
 from drift.metrics import CONTEXT_PERSIST_SECONDS, NODE_EXECUTIONS, NODE_SECONDS
-from drift.runs import RunEvent, run_events_channel
+from drift.run_contract import RunEvent, run_events_channel
 from drift.storage.hbase import HBaseStore
 
 from . import http_client

@@ -6,9 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from drift.definitions import StoredDefinition
 from drift.models.nodes import Choice, TypedBlocks
 from drift.models.workflow import WorkflowNode, WorkflowSpec
+from drift.stored_definition import StoredDefinition
 
 
 class ResolvedNode(TypedBlocks):

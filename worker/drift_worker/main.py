@@ -14,11 +14,11 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from drift.cache.definitions import DefinitionCache
+from drift.cache.definition_cache import DefinitionCache
 from drift.observability import metrics_port, serve
-from drift.settings import cache_settings, hbase_settings, redis_url
+from drift.settings import cache_settings, hbase_settings, redis_url, temporal_settings
 from drift.storage.hbase import HBaseStore
-from drift.temporal import connect
+from drift.temporal_client import connect
 
 from .activities import DriftActivities
 from .egress import DEFAULT_DENY, EgressPolicy, parse_cidrs
@@ -50,13 +50,6 @@ def kubernetes_core() -> k8s.CoreV1Api | None:
     return k8s.CoreV1Api()
 
 
-async def connect_temporal(env: Mapping[str, str]) -> Client:
-    """A client for DRIFT_TEMPORAL_ADDRESS / DRIFT_TEMPORAL_NAMESPACE speaking pydantic models."""
-    return await connect(
-        env.get("DRIFT_TEMPORAL_ADDRESS", "127.0.0.1:7233"), env.get("DRIFT_TEMPORAL_NAMESPACE", "default")
-    )
-
-
 def new_worker(temporal: Client, task_queue: str, activities: DriftActivities) -> Worker:
     """The worker: the DriftRun workflow and its activities on `task_queue`."""
     return Worker(
@@ -76,9 +69,10 @@ async def run_worker(env: Mapping[str, str]) -> None:
     await store.ensure_tables()
     cache = DefinitionCache(store, redis_url(env), cache_settings(env))
     await cache.start()
-    temporal = await connect_temporal(env)
+    temporal_config = temporal_settings(env)
+    temporal = await connect(temporal_config)
     activities = DriftActivities(cache, store, kubernetes_core(), egress_policy(env))
-    worker = new_worker(temporal, env.get("DRIFT_TASK_QUEUE", "drift"), activities)
+    worker = new_worker(temporal, temporal_config.task_queue, activities)
     endpoint = await serve(metrics_port(env))
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

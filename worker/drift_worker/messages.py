@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from drift.models.nodes import HeaderFromSecret
 from drift.models.run import NodeExecution
-from drift.runs import RunSnapshot
+from drift.run_contract import RunSnapshot
 
 
 class _Message(BaseModel):

@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
 
     from drift.models.common import RetryPolicy as NodeRetryPolicy
     from drift.models.run import MAX_STATUS_NODES, NodeExecution, Phase, RunError, WaitingFor
-    from drift.runs import (
+    from drift.run_contract import (
         MAX_STATUS_OUTPUT_BYTES,
         QUERY_SNAPSHOT,
         UPDATE_RESUME,

@@ -20,12 +20,12 @@ from drift.errors import BackendUnavailable
 from drift.metrics import RECONCILES, RUNS
 from drift.models.resources import GROUP, VERSION, WORKFLOW_RUN
 from drift.models.run import FINAL_PHASES, WorkflowRunSpec
-from drift.runs import ResumeRequest, RunStart, workflow_id
+from drift.run_contract import ResumeRequest, RunStart, workflow_id
 from drift.validation import DefinitionInvalid, validate_input
 
-from . import temporal
+from . import executions
+from .clients import Services
 from .run_events import RunState
-from .services import Services
 
 RESYNC_SECONDS = 60.0
 """Per unfinished run: retry a Pending start, or compare the status with Temporal (describe only)."""
@@ -73,10 +73,10 @@ async def _start(state: RunState, spec: WorkflowRunSpec, services: Services) -> 
         workflow_version=stored.version,
         input=spec.input,
     )
-    run_id = await temporal.start(
+    run_id = await executions.start(
         services.temporal, services.settings, state.workflow_id, start, workflow.timeout_seconds
     )
-    execution = {"namespace": services.settings.temporal_namespace, "workflowId": state.workflow_id, "runId": run_id}
+    execution = {"namespace": services.settings.temporal.namespace, "workflowId": state.workflow_id, "runId": run_id}
     extra = {"workflowVersion": stored.version, "execution": execution, "startedAt": timestamp(datetime.now(UTC))}
     return extra, {"started": True, "blocked": None, "detail": None}
 
@@ -90,7 +90,7 @@ async def _deliver(
         entry = spec.resume[index]
         request = ResumeRequest(index=index, node=entry.node, input=entry.input)
         try:
-            refusal = await temporal.resume(
+            refusal = await executions.resume(
                 services.temporal, state.workflow_id, request, services.settings.update_timeout_seconds
             )
         except (TimeoutError, RPCError):
@@ -120,7 +120,7 @@ async def reconcile(body: Mapping[str, Any], services: Services, *, observe: boo
                     await services.runs.write(state, extra, **seen)
                     return
             elif observe:
-                execution = await temporal.observe(
+                execution = await executions.observe(
                     services.temporal, state.workflow_id, services.runs.needs_query(state)
                 )
                 seen = {"started": True, "closed": execution.closed, "closed_at": execution.closed_at}
@@ -133,7 +133,7 @@ async def reconcile(body: Mapping[str, Any], services: Services, *, observe: boo
             else:
                 seen["started"] = True
             if spec.cancel and not state.cancel_requested and not seen.get("closed"):
-                await temporal.cancel(services.temporal, state.workflow_id)
+                await executions.cancel(services.temporal, state.workflow_id)
                 state.cancel_requested = True
             delivered = int(status.get("resumesDelivered") or 0)
             delivered, notice, done = await _deliver(state, spec, delivered, services, body)
@@ -174,6 +174,6 @@ async def delete_run(body: kopf.Body, memo: Services, **_: Any) -> None:
     memo.runs.forget(key)
     if (body.get("status") or {}).get("phase") not in FINAL_PHASES:
         try:
-            await temporal.terminate(memo.temporal, key, "WorkflowRun deleted")
+            await executions.terminate(memo.temporal, key, "WorkflowRun deleted")
         except RPCError as exc:
             raise kopf.TemporaryError(str(exc), delay=RETRY_SECONDS) from None

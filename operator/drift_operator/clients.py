@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from temporalio.client import Client
 
-from drift.cache.definitions import DefinitionCache
+from drift.cache.definition_cache import DefinitionCache
 
-from .kube import Kube
+from .kube_client import Kube
+from .operator_settings import OperatorSettings
 from .run_events import RunTracker
-from .settings import OperatorSettings
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Temporal calls of the operator, per drift.runs (the operator <-> worker contract)."""
+"""Temporal calls of the operator, per drift.run_contract (the operator <-> worker contract)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from drift.runs import (
+from drift.run_contract import (
     QUERY_SNAPSHOT,
     UPDATE_RESUME,
     WORKFLOW_TYPE,
@@ -29,7 +29,7 @@ from drift.runs import (
     resume_update_id,
 )
 
-from .settings import OperatorSettings
+from .operator_settings import OperatorSettings
 
 log = logging.getLogger(__name__)
 QUERY_TIMEOUT = timedelta(seconds=5)
@@ -49,7 +49,7 @@ async def start(
             WORKFLOW_TYPE,
             run,
             id=workflow_id,
-            task_queue=settings.task_queue,
+            task_queue=settings.temporal.task_queue,
             execution_timeout=timedelta(seconds=timeout_seconds) if timeout_seconds else None,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )

@@ -6,9 +6,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from drift.cache.definitions import CacheSettings
+from drift.cache.definition_cache import CacheSettings
 from drift.observability import DEFAULT_PORT
-from drift.settings import cache_settings, hbase_settings, redis_url
+from drift.settings import TemporalSettings, cache_settings, hbase_settings, redis_url, temporal_settings
 from drift.storage.hbase import HBaseSettings
 
 
@@ -19,12 +19,7 @@ class OperatorSettings:
     hbase: HBaseSettings
     cache: CacheSettings
     redis_url: str
-    temporal_address: str = "127.0.0.1:7233"
-    """DRIFT_TEMPORAL_ADDRESS, host:port."""
-    temporal_namespace: str = "default"
-    """DRIFT_TEMPORAL_NAMESPACE."""
-    task_queue: str = "drift"
-    """DRIFT_TASK_QUEUE: where runs are started (the worker polls it)."""
+    temporal: TemporalSettings
     watch_namespace: str | None = None
     """DRIFT_WATCH_NAMESPACE: watch only this namespace; unset: the whole cluster."""
     metrics_port: int = DEFAULT_PORT
@@ -49,9 +44,7 @@ def load(env: Mapping[str, str] = os.environ) -> OperatorSettings:
         hbase=hbase_settings(env),
         cache=cache_settings(env),
         redis_url=redis_url(env),
-        temporal_address=env.get("DRIFT_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
-        temporal_namespace=env.get("DRIFT_TEMPORAL_NAMESPACE", "default"),
-        task_queue=env.get("DRIFT_TASK_QUEUE", "drift"),
+        temporal=temporal_settings(env),
         watch_namespace=env.get("DRIFT_WATCH_NAMESPACE") or None,
         metrics_port=int(env.get("DRIFT_METRICS_PORT", DEFAULT_PORT)),
     )

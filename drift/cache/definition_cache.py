@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from ..definitions import DefinitionKind, StoredDefinition
 from ..metrics import CACHE_INVALIDATIONS, CACHE_REQUESTS
 from ..storage.hbase import HBaseStore
+from ..stored_definition import DefinitionKind, StoredDefinition
 from .lru import TtlLru
 from .redis_tier import RedisTier
 

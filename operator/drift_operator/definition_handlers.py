@@ -16,15 +16,15 @@ import kopf
 from pydantic import ValidationError
 
 from drift.conditions import READY, definition_conditions, set_conditions
-from drift.definitions import StoredDefinition
 from drift.errors import BackendUnavailable, VersionConflict
 from drift.metrics import RECONCILES, SYNC_SECONDS
 from drift.models.nodes import NodeDefinitionSpec
 from drift.models.resources import GROUP, NODE_DEFINITION, VERSION, WORKFLOW, WORKFLOW_RUN
 from drift.models.workflow import WorkflowSpec
+from drift.stored_definition import StoredDefinition
 from drift.validation import DefinitionInvalid, validate_node_definition, validate_workflow
 
-from .services import Services
+from .clients import Services
 
 Builder = Callable[[], Awaitable[StoredDefinition]]
 
