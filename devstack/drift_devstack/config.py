@@ -78,20 +78,23 @@ class StackConfig:
 
 
 PORT_VARIABLES = {
-    "etcd": "DRIFT_ETCD_PORT",
-    "etcd-peer": "DRIFT_ETCD_PEER_PORT",
-    "kube-apiserver": "DRIFT_KUBE_PORT",
-    "temporal": "DRIFT_TEMPORAL_PORT",
-    "redis": "DRIFT_REDIS_PORT",
-    "hbase-zookeeper": "DRIFT_HBASE_ZOOKEEPER_PORT",
-    "hbase-master": "DRIFT_HBASE_MASTER_PORT",
-    "hbase-regionserver": "DRIFT_HBASE_REGIONSERVER_PORT",
-    "hbase-thrift": "DRIFT_HBASE_PORT",
-    "drift-worker-metrics": "DRIFT_WORKER_METRICS_PORT",
-    "drift-operator-metrics": "DRIFT_OPERATOR_METRICS_PORT",
-    "drift-samples": "DRIFT_SAMPLES_PORT",
+    "etcd": "DRIFT_STACK_ETCD_PORT",
+    "etcd-peer": "DRIFT_STACK_ETCD_PEER_PORT",
+    "kube-apiserver": "DRIFT_STACK_KUBE_PORT",
+    "temporal": "DRIFT_STACK_TEMPORAL_PORT",
+    "redis": "DRIFT_STACK_REDIS_PORT",
+    "hbase-zookeeper": "DRIFT_STACK_HBASE_ZOOKEEPER_PORT",
+    "hbase-master": "DRIFT_STACK_HBASE_MASTER_PORT",
+    "hbase-regionserver": "DRIFT_STACK_HBASE_REGIONSERVER_PORT",
+    "hbase-thrift": "DRIFT_STACK_HBASE_THRIFT_PORT",
+    "drift-worker-metrics": "DRIFT_STACK_WORKER_METRICS_PORT",
+    "drift-operator-metrics": "DRIFT_STACK_OPERATOR_METRICS_PORT",
+    "drift-samples": "DRIFT_STACK_SAMPLES_PORT",
 }
-"""The loopback ports of the stack and the variables that pin them (free ports by default)."""
+"""The loopback ports of the stack and the variables that pin them (free ports by default).
+
+All are `DRIFT_STACK_*`: the client variables an instance's env file exports (`DRIFT_HBASE_PORT`,
+`DRIFT_REDIS_URL`, ...) never pin the ports of another instance started from the same shell."""
 DEFAULT_PORTS = {"drift-samples": 18480}
 """Ports that are fixed unless pinned elsewhere: config/samples/ call the samples backend there."""
 

@@ -1,7 +1,7 @@
 """The services the samples call (an order service, an inventory API that fails twice, a notifier).
 
 `python -m drift_devstack.samples_backend [PORT]` serves on 127.0.0.1 (default 18480,
-DRIFT_SAMPLES_PORT); `make dev` runs it so `config/samples/` work out of the box, and the tests reuse it.
+DRIFT_STACK_SAMPLES_PORT); `make dev` runs it so `config/samples/` work out of the box, and the tests reuse it.
 
 - GET  /api/orders/{id}: `{id, amount}`; the amount is 120 unless the id ends with `-small` (20); ids
   starting with `broken` answer 500.
@@ -88,7 +88,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main() -> None:
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else int(os.environ.get("DRIFT_SAMPLES_PORT", DEFAULT_PORT))
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else int(os.environ.get("DRIFT_STACK_SAMPLES_PORT", DEFAULT_PORT))
     server = SamplesBackend(port)
     print(f"samples backend on {server.url}", flush=True)
     server.serve_forever()

@@ -51,11 +51,12 @@ def test_a_port_in_use_is_a_one_line_error(tmp_path: Path):
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        result = _stack("--state-dir", str(tmp_path), "up", "redis", env={**os.environ, "DRIFT_REDIS_PORT": str(port)})
+        pinned = {**os.environ, "DRIFT_STACK_REDIS_PORT": str(port)}
+        result = _stack("--state-dir", str(tmp_path), "up", "redis", env=pinned)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1
     assert f"redis: port {port} on 127.0.0.1 is already in use" in result.stderr
-    assert "DRIFT_REDIS_PORT" in result.stderr
+    assert "DRIFT_STACK_REDIS_PORT" in result.stderr
 
 
 def test_a_missing_prerequisite_is_a_one_line_error(tmp_path: Path):

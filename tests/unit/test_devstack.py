@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from drift_devstack import ports
-from drift_devstack.config import StackConfig, load_config
+from drift_devstack.config import PORT_VARIABLES, StackConfig, load_config
 from drift_devstack.errors import StackError
 from drift_devstack.process import ProcessManager, ProcessSpec, stray_processes
+from drift_devstack.stack import Stack
 
 
 @pytest.fixture
@@ -96,11 +97,23 @@ def test_a_port_in_use_names_the_variable_to_change():
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        with pytest.raises(StackError, match=rf"redis: port {port} on 127.0.0.1 is already in use .*DRIFT_REDIS_PORT"):
+        with pytest.raises(
+            StackError, match=rf"redis: port {port} on 127.0.0.1 is already in use .*DRIFT_STACK_REDIS_PORT"
+        ):
             ports.ensure_free({"redis": port}, "redis")
 
 
 def test_a_malformed_port_variable_is_rejected(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("DRIFT_TEMPORAL_PORT", "seven")
-    with pytest.raises(ValueError, match="DRIFT_TEMPORAL_PORT='seven' is not a TCP port"):
+    monkeypatch.setenv("DRIFT_STACK_TEMPORAL_PORT", "seven")
+    with pytest.raises(ValueError, match="DRIFT_STACK_TEMPORAL_PORT='seven' is not a TCP port"):
         load_config()
+
+
+def test_a_stacks_env_file_does_not_pin_another_stacks_ports(config: StackConfig, monkeypatch: pytest.MonkeyPatch):
+    # `. .dev/env` then `make test` in the same shell: the first stack's client variables are all set.
+    port_map = {name: 20000 + index for index, name in enumerate(PORT_VARIABLES)}
+    for name, value in Stack(config)._variables(port_map).items():
+        monkeypatch.setenv(name, value)
+    assert load_config(config.state_dir).pinned_ports == {}
+    monkeypatch.setenv("DRIFT_STACK_HBASE_THRIFT_PORT", "20123")
+    assert load_config(config.state_dir).pinned_ports == {"hbase-thrift": 20123}
