@@ -7,6 +7,7 @@ Debian's packages (redis-server).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -14,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from .config import ETCD_VERSION, HELM_VERSION, KUBE_VERSION, REPO_ROOT, StackConfig
@@ -38,6 +40,17 @@ def venv_tool(name: str, package: str) -> str:
     raise StackError(f"{name} not found: run `make install` (it comes from the PyPI package {package})")
 
 
+def _once(config: StackConfig, target: Path, make: Callable[[], None]) -> Path:
+    """`target`, made by `make` if missing, under a lock: stacks starting at once build it once, not side by side."""
+    lock_path = config.cache_dir / "locks" / ("-".join(target.relative_to(config.cache_dir).parts) + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not target.exists():
+            make()
+    return target
+
+
 def _run(argv: list[str], what: str, log: Path, **kwargs: object) -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
@@ -54,20 +67,22 @@ def _go_env(config: StackConfig) -> dict[str, str]:
 def _go_build(config: StackConfig, name: str, go_mod: str, package: str, ldflags: str) -> Path:
     """Build `package` from a throw-away wrapper module into the cache; reuse it when already there."""
     target = config.cache_dir / "bin" / name
-    if target.exists():
-        return target
-    src = config.cache_dir / "src" / name
-    src.mkdir(parents=True, exist_ok=True)
-    (src / "go.mod").write_text(go_mod)
-    (src / "tools.go").write_text(f'//go:build tools\n\npackage tools\n\nimport _ "{package}"\n')
-    log = config.cache_dir / "logs" / f"build-{name}.log"
-    print(f"building {name} from the Go module proxy (once; log: {log})", flush=True)
-    env = _go_env(config)
-    _run(["go", "mod", "tidy"], f"resolving {name}", log, cwd=src, env=env)
-    partial = target.with_suffix(".partial")
-    _run(["go", "build", "-o", str(partial), "-ldflags", ldflags, package], f"building {name}", log, cwd=src, env=env)
-    partial.rename(target)
-    return target
+
+    def build() -> None:
+        src = config.cache_dir / "src" / name
+        src.mkdir(parents=True, exist_ok=True)
+        (src / "go.mod").write_text(go_mod)
+        (src / "tools.go").write_text(f'//go:build tools\n\npackage tools\n\nimport _ "{package}"\n')
+        log = config.cache_dir / "logs" / f"build-{name}.log"
+        print(f"building {name} from the Go module proxy (once; log: {log})", flush=True)
+        env = _go_env(config)
+        _run(["go", "mod", "tidy"], f"resolving {name}", log, cwd=src, env=env)
+        partial = target.with_suffix(".partial")
+        argv = ["go", "build", "-o", str(partial), "-ldflags", ldflags, package]
+        _run(argv, f"building {name}", log, cwd=src, env=env)
+        partial.rename(target)
+
+    return _once(config, target, build)
 
 
 def _kube_go_mod(config: StackConfig) -> str:
@@ -119,8 +134,10 @@ def etcd(config: StackConfig) -> Path:
 def helm(config: StackConfig) -> Path:
     """helm v{HELM_VERSION} (no replace directives, so `go install` works)."""
     target = config.cache_dir / "bin" / f"helm-v{HELM_VERSION}"
-    if target.exists():
-        return target
+    return _once(config, target, lambda: _install_helm(config, target))
+
+
+def _install_helm(config: StackConfig, target: Path) -> None:
     gobin = config.cache_dir / "src" / f"helm-v{HELM_VERSION}"
     log = config.cache_dir / "logs" / "build-helm.log"
     print(f"building helm v{HELM_VERSION} from the Go module proxy (once; log: {log})", flush=True)
@@ -130,15 +147,16 @@ def helm(config: StackConfig) -> Path:
     install = ["go", "install", "-ldflags", ldflags, f"helm.sh/helm/v3/cmd/helm@v{HELM_VERSION}"]
     _run(install, "building helm", log, env=env)
     (gobin / "helm").rename(target)
-    return target
 
 
 def hbase_lib(config: StackConfig) -> Path:
     """The HBase + Thrift jars resolved from Maven Central by devstack/hbase/pom.xml."""
     digest = hashlib.sha256(HBASE_POM.read_bytes()).hexdigest()[:12]
     lib = config.cache_dir / f"hbase-{digest}" / "lib"
-    if lib.exists():
-        return lib
+    return _once(config, lib, lambda: _fetch_hbase(config, lib))
+
+
+def _fetch_hbase(config: StackConfig, lib: Path) -> None:
     require_command("java", "install a Java 17 runtime")
     require_command("mvn", "install Maven")
     log = config.cache_dir / "logs" / "fetch-hbase.log"
@@ -160,7 +178,6 @@ def hbase_lib(config: StackConfig) -> Path:
         log,
     )
     partial.rename(lib)
-    return lib
 
 
 def redis_server() -> str:
