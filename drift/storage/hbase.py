@@ -137,6 +137,20 @@ class HBaseStore:
                     raise BackendUnavailable("HBase", f"{type(exc).__name__}: {exc}") from None
                 await asyncio.sleep(0.5 * 2**attempt)
 
+    async def ping(self, timeout_seconds: float) -> None:
+        """Read one row on a fresh connection, once, without retries: raises when HBase cannot serve reads."""
+
+        def read() -> None:
+            connection = happybase.Connection(
+                self.settings.host, self.settings.port, timeout=int(timeout_seconds * 1000)
+            )
+            try:
+                connection.table(self.table_name("LatestHB")).row(b"drift-readiness-probe")
+            finally:
+                connection.close()
+
+        await asyncio.to_thread(read)
+
     async def get(self, table: str, row: str, column: bytes) -> bytes | None:
         """One cell, or None."""
         name = self.table_name(table)

@@ -15,7 +15,7 @@ from typing import Any
 import kopf
 
 from drift.cache.definition_cache import DefinitionCache
-from drift.observability import serve
+from drift.observability import drift_backends, serve
 from drift.run_contract import run_events_channel
 from drift.storage.hbase import HBaseStore
 from drift.temporal_client import connect
@@ -44,25 +44,37 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 
 async def run() -> None:
-    """Build the clients, start the metrics endpoint and the run-events subscriber, run kopf until stopped."""
+    """Build the clients, start the run-events subscriber, kopf and the endpoint; run until kopf stops."""
     config = operator_settings.load()
     store = HBaseStore(config.hbase)
     cache = DefinitionCache(store, config.redis_url, config.cache)
     kube = Kube()
     tracker = RunTracker(kube, config.coalesce_seconds)
-    services = Services(config, cache, await connect(config.temporal), kube, tracker)
+    temporal = await connect(config.temporal)
+    services = Services(config, cache, temporal, kube, tracker)
     await store.ensure_tables()
     await cache.start()
     subscriber = asyncio.create_task(tracker.subscribe(config.redis_url, run_events_channel(config.table_prefix)))
-    endpoint = await serve(config.metrics_port, alive=lambda: not subscriber.done())
     namespaces = [config.watch_namespace] if config.watch_namespace else []
     log.info("watching %s", config.watch_namespace or "all namespaces")
+    operator = asyncio.create_task(
+        kopf.operator(standalone=True, clusterwide=not namespaces, namespaces=namespaces, memo=services)
+    )
+
+    def live() -> str | None:
+        """kopf's own liveness (its root tasks run while `kopf.operator` does) and the run-events subscriber."""
+        if operator.done():
+            return "kopf has stopped"
+        return "the run-events subscriber has stopped" if subscriber.done() else None
+
+    endpoint = await serve(config.metrics_port, live, drift_backends(cache.redis.client, store, temporal))
     try:
-        await kopf.operator(standalone=True, clusterwide=not namespaces, namespaces=namespaces, memo=services)
+        await operator
     finally:
-        subscriber.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await subscriber
+        for task in (subscriber, operator):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await endpoint.cleanup()
         await cache.close()
         store.close()

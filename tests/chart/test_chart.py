@@ -229,14 +229,14 @@ def test_pods_are_hardened(values, component, request):
 
 @pytest.mark.parametrize(("values", "port"), [("default", 9090), ("everything", 9191)])
 @pytest.mark.parametrize("component", ["operator", "worker"])
-def test_probes_and_services_use_healthz_on_the_metrics_port(values, port, component, request):
+def test_probes_and_services_use_the_metrics_port(values, port, component, request):
     manifests = request.getfixturevalue(values)
     deployment = one(manifests, "Deployment", component)
     main = container(deployment)
     assert main["ports"] == [{"name": "metrics", "containerPort": port, "protocol": "TCP"}]
     assert env_of(deployment)["DRIFT_METRICS_PORT"]["value"] == str(port)
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert main[probe]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     service = one(manifests, "Service", component)
     assert service["spec"]["ports"][0]["port"] == port
     assert service["spec"]["ports"][0]["targetPort"] == "metrics"

@@ -15,7 +15,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from drift.cache.definition_cache import DefinitionCache
-from drift.observability import metrics_port, serve
+from drift.observability import drift_backends, metrics_port, serve
 from drift.settings import cache_settings, hbase_settings, redis_url, temporal_settings
 from drift.storage.hbase import HBaseStore
 from drift.temporal_client import connect
@@ -73,7 +73,12 @@ async def run_worker(env: Mapping[str, str]) -> None:
     temporal = await connect(temporal_config)
     activities = DriftActivities(cache, store, kubernetes_core(), egress_policy(env))
     worker = new_worker(temporal, temporal_config.task_queue, activities)
-    endpoint = await serve(metrics_port(env))
+
+    def live() -> str | None:
+        """The worker's pollers run (a fatal poll error shuts the worker down); Temporal being down is not fatal."""
+        return None if worker.is_running else "the Temporal worker is not running"
+
+    endpoint = await serve(metrics_port(env), live, drift_backends(cache.redis.client, store, temporal))
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)

@@ -189,7 +189,7 @@ livenessProbe:
   {{- toYaml $values.livenessProbe | nindent 2 }}
 readinessProbe:
   httpGet:
-    path: /healthz
+    path: /readyz
     port: metrics
   {{- toYaml $values.readinessProbe | nindent 2 }}
 resources:
