@@ -18,6 +18,7 @@ from drift.temporal_client import connect
 from drift_worker.activities import DriftActivities
 from drift_worker.egress import EgressPolicy
 from drift_worker.main import kubernetes_core, new_worker
+from drift_worker.secret_access import ALLOWED_HOSTS_ANNOTATION, USABLE_LABEL
 from drift_worker.workflow import DriftRunWorkflow
 from tests.conftest import kubectl
 
@@ -190,6 +191,7 @@ async def test_secret_headers_are_read_at_execution_time_and_never_stored(drift,
     namespace = f"wsec-{uuid.uuid4().hex[:6]}"
     kubectl("create", "namespace", namespace)
     kubectl("create", "secret", "generic", "orders-token", "-n", namespace, "--from-literal=token=Bearer s3cr3t")
+    kubectl("label", "secret", "orders-token", "-n", namespace, f"{USABLE_LABEL}=true")
     scoped = Drift(drift.client, drift.cache, drift.store, drift.task_queue, namespace=namespace)
     spec = _http_flow(server.url + "/orders/7", http={"url": server.url + "/orders/7", "headersFrom": [
         {"name": "Authorization", "secretKeyRef": {"name": "orders-token", "key": "token"}}]})  # fmt: skip
@@ -206,6 +208,36 @@ async def test_secret_headers_are_read_at_execution_time_and_never_stored(drift,
                         *spec["nodes"][1:]]  # fmt: skip
     result = await scoped.run(missing, name="secret-missing")
     assert result.error.message.startswith("SECRET_NOT_FOUND")
+
+
+async def test_secrets_not_opted_in_or_bound_elsewhere_are_refused_before_any_request(drift, server, crds_installed):
+    namespace = f"wsec-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", namespace)
+    for name in ("unlabelled", "elsewhere", "here"):
+        kubectl("create", "secret", "generic", name, "-n", namespace, "--from-literal=token=Bearer s3cr3t")
+    for name in ("elsewhere", "here"):
+        kubectl("label", "secret", name, "-n", namespace, f"{USABLE_LABEL}=true")
+    kubectl("annotate", "secret", "elsewhere", "-n", namespace, f"{ALLOWED_HOSTS_ANNOTATION}=api.example.com")
+    kubectl("annotate", "secret", "here", "-n", namespace, f"{ALLOWED_HOSTS_ANNOTATION}=*.example.com, 127.0.0.1")
+    scoped = Drift(drift.client, drift.cache, drift.store, drift.task_queue, namespace=namespace)
+
+    async def run_with(secret: str):
+        headers = [{"name": "Authorization", "secretKeyRef": {"name": secret, "key": "token"}}]
+        spec = _http_flow(server.url + "/orders/9", http={"url": server.url + "/orders/9", "headersFrom": headers})
+        spec.pop("onFailure")
+        return await scoped.run(spec, name=f"secret-{secret}")
+
+    requests_before = len(server.seen_headers)
+    unlabelled, elsewhere = await run_with("unlabelled"), await run_with("elsewhere")
+    assert (unlabelled.phase, unlabelled.error.code) == ("Failed", "SECRET_NOT_ALLOWED")
+    assert f'needs the label {USABLE_LABEL}="true"' in unlabelled.error.message
+    assert (elsewhere.phase, elsewhere.error.code) == ("Failed", "SECRET_NOT_ALLOWED")
+    assert "may be sent only to api.example.com" in elsewhere.error.message
+    assert unlabelled.nodes[0].attempts == elsewhere.nodes[0].attempts == 1
+    assert len(server.seen_headers) == requests_before, "a refused Secret is refused before any request is sent"
+    allowed = await run_with("here")
+    assert allowed.phase == "Succeeded"
+    assert server.seen_headers[-1]["Authorization"] == "Bearer s3cr3t"
 
 
 def _approval(**instruction: object) -> dict:

@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from drift.stored_definition import StoredDefinition
+from drift_worker import secret_access
 from drift_worker.egress import EgressPolicy, parse_cidrs
 from drift_worker.graph import PinnedGraph
 from drift_worker.main import egress_policy
+from drift_worker.secret_access import ALLOWED_HOSTS_ANNOTATION, USABLE_LABEL
 from drift_worker.values import to_json
 
 
@@ -60,3 +62,20 @@ def test_ref_nodes_merge_their_definition_and_keep_workflow_overrides():
     assert resolved.ref == f"fetch_{node.version}"
     assert graph.nodes["b"].output_key == "b"
     assert PinnedGraph.model_validate_json(graph.model_dump_json()) == graph
+
+
+@pytest.mark.parametrize(
+    ("labels", "annotations", "url", "allowed"),
+    [
+        (None, None, "https://api.example.com/x", False),
+        ({USABLE_LABEL: "false"}, None, "https://api.example.com/x", False),
+        ({USABLE_LABEL: "true"}, None, "https://anywhere.test/x", True),
+        ({USABLE_LABEL: "true"}, {ALLOWED_HOSTS_ANNOTATION: "api.example.com"}, "https://API.example.com:8443/x", True),
+        ({USABLE_LABEL: "true"}, {ALLOWED_HOSTS_ANNOTATION: "api.example.com"}, "https://evil.test/x", False),
+        ({USABLE_LABEL: "true"}, {ALLOWED_HOSTS_ANNOTATION: "*.example.com"}, "https://pay.example.com/x", True),
+        ({USABLE_LABEL: "true"}, {ALLOWED_HOSTS_ANNOTATION: "*.example.com"}, "https://example.com.evil.test/", False),
+        ({USABLE_LABEL: "true"}, {ALLOWED_HOSTS_ANNOTATION: ""}, "https://api.example.com/x", False),
+    ],
+)
+def test_secret_use_needs_the_opt_in_label_and_an_allowed_host(labels, annotations, url, allowed):
+    assert (secret_access.refusal("token", labels, annotations, url) is None) == allowed

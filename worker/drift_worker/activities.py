@@ -20,7 +20,7 @@ from drift.metrics import CONTEXT_PERSIST_SECONDS, NODE_EXECUTIONS, NODE_SECONDS
 from drift.run_contract import RunEvent, run_events_channel
 from drift.storage.hbase import HBaseStore
 
-from . import http_client
+from . import http_client, secret_access
 from .egress import EgressPolicy
 from .graph import PinnedGraph
 from .messages import HttpRequest, LoadGraph, ProgressUpdate
@@ -85,6 +85,10 @@ class DriftActivities:
                 raise http_client.failure("SECRET_NOT_FOUND" if exc.status == 404 else "SECRET_UNAVAILABLE",
                                           f"Secret {ref.name}: {exc.reason}", retryable=retryable,
                                           attempt=attempt) from None  # fmt: skip
+            if problem := secret_access.refusal(
+                ref.name, secret.metadata.labels, secret.metadata.annotations, request.url
+            ):
+                raise http_client.failure("SECRET_NOT_ALLOWED", problem, retryable=False, attempt=attempt)
             data = (secret.data or {}).get(ref.key)
             if data is None:
                 raise http_client.failure("SECRET_NOT_FOUND", f"Secret {ref.name} has no key {ref.key}",
