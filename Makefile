@@ -21,7 +21,7 @@ help:
 	@echo "make test   run the whole suite (lint, unit, integration, e2e) against a fresh local stack"
 	@echo "make bench  run the benchmarks against a local stack; writes bench/results.json"
 	@echo "make dev-up / dev-down, test-up / test-down: start or stop a stack and leave it"
-	@echo "make crds   regenerate crds/ from the pydantic models in drift/models"
+	@echo "make crds   regenerate crds/ from the pydantic models in drift/models, config/rbac/ from the chart"
 
 install: $(VENV)/.installed
 
@@ -87,6 +87,7 @@ lint: install
 crds: install
 	@$(BIN)/python -m drift.crdgen
 	@charts/sync-crds.sh
+	@HELM="$$($(STACK) helm-path)" charts/render-rbac.sh
 
 e2e-kind: install
 	@tests/e2e/kind/run.sh

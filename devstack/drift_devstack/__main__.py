@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import toolchain
 from .config import load_config
 from .errors import StackError
 from .follow import follow
@@ -44,6 +45,7 @@ COMMANDS = {
     "env": lambda stack, args: print(stack.config.env_file),
     "follow": lambda stack, args: follow(stack),
     "check-stopped": _check_stopped,
+    "helm-path": lambda stack, args: print(toolchain.helm(stack.config)),
 }
 
 

@@ -6,7 +6,6 @@ Needs only the stack's Kubernetes API server and its tools (helm, kubectl on the
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 import uuid
@@ -45,15 +44,6 @@ WORKER_ONLY_ENV = {"DRIFT_EGRESS_ALLOW_CIDRS", "DRIFT_EGRESS_DENY_CIDRS"}
 ALL_ENV = COMMON_ENV | OPERATOR_ONLY_ENV | WORKER_ONLY_ENV
 
 Manifest = dict[str, Any]
-
-
-@pytest.fixture(scope="session")
-def tools(stack_env: dict[str, str]) -> dict[str, str]:
-    """The stack's environment, with helm and kubectl checked to be on its PATH."""
-    for tool in ("helm", "kubectl"):
-        if shutil.which(tool, path=stack_env.get("PATH")) is None:
-            pytest.fail(f"{tool} is not on the stack's PATH: load the env file of a running stack (`. .dev/ship/env`)")
-    return stack_env
 
 
 def helm(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -1,4 +1,4 @@
-"""The chart ships the generated CRDs unchanged: charts/drift/crds/ is a byte-for-byte copy of crds/."""
+"""Generated files agree with their sources: the chart's CRDs with crds/, config/rbac/ with the chart's RBAC."""
 
 from __future__ import annotations
 
@@ -23,4 +23,12 @@ def test_sync_script_check_mode_agrees():
     result = subprocess.run(
         ["bash", str(REPO_ROOT / "charts" / "sync-crds.sh"), "--check"], capture_output=True, text=True, check=False
     )
+    assert result.returncode == 0, result.stderr
+
+
+def test_plain_rbac_manifests_are_what_the_chart_renders(tools):
+    result = subprocess.run(
+        ["bash", str(REPO_ROOT / "charts" / "render-rbac.sh"), "--check"],
+        capture_output=True, text=True, env=tools, check=False,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
