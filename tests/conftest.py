@@ -77,23 +77,26 @@ class DriftProcess:
         self.env = {**env, **settings, "DRIFT_METRICS_PORT": str(self.port)}
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30) -> None:
-        """Start it and wait for /healthz."""
+    def start(self, timeout: float = 90) -> None:
+        """Start it and wait for /healthz (its Temporal worker or kopf running); kill it if that never comes."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", self.module], env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + timeout
-        while True:
+        while not self._healthy():
             assert self.process.poll() is None, f"{self.module} exited; see {self.log_path}"
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"{self.module} did not become healthy; see {self.log_path}"
+            if time.monotonic() > deadline:
+                self.kill()
+                pytest.fail(f"{self.module} did not become healthy in {timeout:.0f}s; see {self.log_path}")
             time.sleep(0.2)
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 15 s."""
