@@ -349,6 +349,7 @@ async def test_the_pinned_version_survives_concurrent_edits(drift, server):
     assert (await handle.result()).output == "v1"
 
 
+@pytest.mark.timeout(900)  # 10,000 nodes: about 45 s alone, several minutes on a loaded 2-core machine
 async def test_a_long_loop_continues_as_new_and_finishes(drift):
     iterations = 10_000
     spec = {"startAt": "count", "nodes": [
