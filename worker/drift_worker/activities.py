@@ -21,15 +21,16 @@ from drift.run_contract import RunEvent, run_events_channel
 from drift.storage.hbase import HBaseStore
 
 from . import http_client
+from .activity_api import HTTP_REQUEST, LOAD_GRAPH, PERSIST_PROGRESS, RunActivities
 from .egress import EgressPolicy
 from .graph import PinnedGraph
-from .messages import HttpRequest, LoadGraph, ProgressUpdate
+from .messages import HttpRequest, HttpResult, LoadGraph, ProgressUpdate
 
 log = logging.getLogger(__name__)
 
 
-class DriftActivities:
-    """Activities bound to the worker's clients (one instance per worker process)."""
+class DriftActivities(RunActivities):
+    """The activities, bound to the worker's clients (one instance per worker process)."""
 
     def __init__(
         self, cache: DefinitionCache, store: HBaseStore, core: k8s.CoreV1Api | None, egress: EgressPolicy
@@ -41,7 +42,7 @@ class DriftActivities:
         self.http = httpx.AsyncClient(follow_redirects=False)
         self.channel = run_events_channel(store.settings.table_prefix)
 
-    @activity.defn(name="drift.load_graph")
+    @activity.defn(name=LOAD_GRAPH)
     async def load_graph(self, request: LoadGraph) -> PinnedGraph:
         """The workflow version and every node-definition version it pins, through the cache."""
         workflow = await self.cache.version(
@@ -61,14 +62,14 @@ class DriftActivities:
             definitions[name] = node
         return PinnedGraph.build(workflow, definitions)
 
-    @activity.defn(name="drift.http_request")
-    async def http_request(self, request: HttpRequest) -> dict:
+    @activity.defn(name=HTTP_REQUEST)
+    async def http_request(self, request: HttpRequest) -> HttpResult:
         """One attempt of an http node (Temporal retries it under the node's policy)."""
         attempt = activity.info().attempt
         await http_client.check_egress(request.url, self.egress, attempt)
         secrets = await self._secret_headers(request, attempt)
         result = await http_client.send(self.http, request, secrets, attempt)
-        return {**result, "attempt": attempt}
+        return HttpResult(**result, attempt=attempt)
 
     async def _secret_headers(self, request: HttpRequest, attempt: int) -> dict[str, str]:
         """Header values read from Secrets now: never logged, persisted or returned."""
@@ -92,7 +93,7 @@ class DriftActivities:
             values[header.name] = base64.b64decode(data).decode()
         return values
 
-    @activity.defn(name="drift.persist_progress")
+    @activity.defn(name=PERSIST_PROGRESS)
     async def persist_progress(self, update: ProgressUpdate) -> None:
         """Write the context to HBase (idempotent by sequence), then publish the snapshot (best effort)."""
         began = time.perf_counter()

@@ -36,6 +36,19 @@ class HttpRequest(_Message):
     timeout_seconds: float = 30.0
 
 
+class HttpResult(_Message):
+    """What an http node's attempt got: the node's result `{status, headers, body}`, and which attempt it was."""
+
+    status: int
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Any = None
+    attempt: int = 1
+
+    def node_result(self) -> dict[str, Any]:
+        """The result as expressions see it (`result.status`, `result.headers`, `result.body`)."""
+        return self.model_dump(exclude={"attempt"})
+
+
 class ProgressUpdate(_Message):
     """The context after a node and the snapshot the operator shows: persisted, then published."""
 

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from drift.validation import DefinitionInvalid, validate_input
 
+    from .activity_api import RunActivities
     from .graph import PinnedGraph, ResolvedNode
     from .messages import HttpRequest, LoadGraph, ProgressUpdate
     from .nodes import HANDLERS, NodeFailed, Outcome
@@ -108,8 +109,8 @@ class DriftRunWorkflow:
     async def call_http(self, request: HttpRequest, node: ResolvedNode) -> tuple[dict[str, Any], int]:
         policy = node.retry or NodeRetryPolicy()
         try:
-            result = await workflow.execute_activity(
-                "drift.http_request", request, result_type=dict,
+            result = await workflow.execute_activity_method(
+                RunActivities.http_request, request,
                 start_to_close_timeout=timedelta(seconds=node.timeout_seconds or DEFAULT_NODE_TIMEOUT_SECONDS),
                 retry_policy=RetryPolicy(
                     initial_interval=timedelta(seconds=policy.initial_interval_seconds),
@@ -120,8 +121,7 @@ class DriftRunWorkflow:
             )  # fmt: skip
         except ActivityError as exc:
             raise _node_failure(exc, policy.max_attempts) from None
-        attempts = result.pop("attempt", 1)
-        return result, attempts
+        return result.node_result(), result.attempt
 
     async def sleep(self, seconds: float) -> None:
         await workflow.sleep(seconds)
@@ -186,11 +186,11 @@ class DriftRunWorkflow:
     @workflow.run
     async def run(self, start: RunStart) -> RunSnapshot:
         if self.graph is None:
-            self.graph = await workflow.execute_local_activity(
-                "drift.load_graph",
+            self.graph = await workflow.execute_local_activity_method(
+                RunActivities.load_graph,
                 LoadGraph(namespace=start.namespace, workflow_name=start.workflow_name,
                           workflow_version=start.workflow_version),
-                result_type=PinnedGraph, **LOCAL,
+                **LOCAL,
             )  # fmt: skip
             self.current = self.graph.start_at  # the first node's own persist publishes the first snapshot
         try:
@@ -299,7 +299,7 @@ class DriftRunWorkflow:
             snapshot=self.last, completed=completed,
             duration_seconds=(workflow.now() - began).total_seconds() if began else 0.0,
         )  # fmt: skip
-        self.persisting.append(workflow.start_local_activity("drift.persist_progress", update, **LOCAL))
+        self.persisting.append(workflow.start_local_activity_method(RunActivities.persist_progress, update, **LOCAL))
         if settle or len(self.persisting) >= MAX_PERSISTS_IN_FLIGHT:
             await self._settle()
         return self.last
