@@ -14,6 +14,7 @@ from temporalio.worker import Replayer
 from drift.cache.definition_cache import DefinitionCache
 from drift.run_contract import QUERY_SNAPSHOT, UPDATE_RESUME, ResumeRequest, RunSnapshot
 from drift.settings import hbase_settings, redis_url, temporal_settings
+from drift.stored_definition import StoredDefinition
 from drift.temporal_client import connect
 from drift_worker.activities import DriftActivities
 from drift_worker.egress import EgressPolicy
@@ -106,7 +107,7 @@ async def test_http_node_renders_templates_and_maps_output(drift, server):
         {"name": "fetch", "ref": {"name": "fetch-order"}, "next": "post"}, post,
         {"name": "done", "type": "success", "success": {"output": "{'order': context.order, 'posted': context.post}"}},
     ]}  # fmt: skip
-    workflow = await drift.publish_workflow("http-flow", spec, {"fetch-order": node.version})
+    workflow = await drift.publish_workflow("http-flow", spec, {"fetch": node.version})
     result = await (await drift.start(workflow, {"orderId": "A-1"})).result()
     assert result.phase == "Succeeded", result
     assert result.output["order"] == {"id": "A-1", "amount": 120, "q": "A-1-q"}
@@ -308,11 +309,11 @@ async def test_the_pinned_version_survives_concurrent_edits(drift, server):
         {"name": "greet", "ref": {"name": "greeting"}, "next": "done"},
         {"name": "done", "type": "success", "success": {"output": "context.greet"}},
     ]}  # fmt: skip
-    pinned = await drift.publish_workflow("pinned", spec, {"greeting": first.version})
+    pinned = await drift.publish_workflow("pinned", spec, {"greet": first.version})
     handle = await drift.start(pinned)
     await _snapshot_when(handle, lambda s: s.phase == "Waiting")
     edited = await drift.publish_node("greeting", {"type": "script", "script": {"expression": "'v2'"}})
-    await drift.publish_workflow("pinned", spec, {"greeting": edited.version})
+    await drift.publish_workflow("pinned", spec, {"greet": edited.version})
     await handle.execute_update(UPDATE_RESUME, ResumeRequest(index=0, node="ask", input={}), id="resume-0")
     assert (await handle.result()).output == "v1"
 
@@ -358,3 +359,21 @@ async def test_a_large_output_is_replaced_by_a_reference_in_the_snapshot(drift):
     assert result.output["bytes"] > 20_000
     stored = json.loads(await drift.store.get_context(handle.id))
     assert stored["_output"] == {"blob": "y" * 20_000}
+
+
+async def test_two_nodes_of_one_definition_run_their_own_pinned_versions(drift):
+    first = await drift.publish_node("answer", {"type": "script", "script": {"expression": "'v1'"}})
+    second = await drift.publish_node("answer", {"type": "script", "script": {"expression": "'v2'"}})
+    spec = {"startAt": "pinned", "nodes": [
+        {"name": "pinned", "ref": {"name": "answer", "version": first.version}, "next": "latest"},
+        {"name": "latest", "ref": {"name": "answer"}, "next": "done"},
+        {"name": "done", "type": "success", "success": {"output": "[context.pinned, context.latest]"}},
+    ]}  # fmt: skip
+    workflow = await drift.publish_workflow("two-pins", spec, {"pinned": first.version, "latest": second.version})
+    assert (await (await drift.start(workflow)).result()).output == ["v1", "v2"]
+    legacy = StoredDefinition.model_validate(
+        {"kind": "workflow", "namespace": drift.namespace, "name": "legacy", "version": "0123456789ab", "spec": spec,
+         "nodeVersions": {"answer": first.version}}
+    )  # fmt: skip
+    await drift.cache.publish(legacy)
+    assert (await (await drift.start(legacy)).result()).output == ["v1", "v1"], "versions stored before node pins"

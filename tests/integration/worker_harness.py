@@ -34,9 +34,10 @@ class Drift:
         return node
 
     async def publish_workflow(
-        self, name: str, spec: dict[str, Any], nodes: dict[str, str] | None = None
+        self, name: str, spec: dict[str, Any], pins: dict[str, str] | None = None
     ) -> StoredDefinition:
-        workflow = StoredDefinition.build("workflow", self.namespace, name, spec, nodes or {})
+        """Store a workflow version; `pins`: ref node name -> NodeDefinition version, as the operator resolves."""
+        workflow = StoredDefinition.build("workflow", self.namespace, name, spec, pins or {})
         await self.cache.publish(workflow)
         return workflow
 

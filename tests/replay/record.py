@@ -71,7 +71,7 @@ async def http(drift: Drift, server: EchoServer) -> WorkflowHandle:
          "http": {"method": "POST", "url": server.url + "/echo", "body": {"amount": "{{ context.order.amount }}"}}},
         {"name": "done", "type": "success", "success": {"output": "context.post.body"}},
     ]}  # fmt: skip
-    workflow = await drift.publish_workflow("http", spec, {"fetch-order": node.version})
+    workflow = await drift.publish_workflow("http", spec, {"fetch": node.version})
     handle = await drift.start(workflow, {"orderId": "A-1"})
     await handle.result()
     return handle

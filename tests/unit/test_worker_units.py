@@ -51,8 +51,8 @@ def test_ref_nodes_merge_their_definition_and_keep_workflow_overrides():
     workflow = StoredDefinition.build("workflow", "ns", "wf", {"startAt": "a", "nodes": [
         {"name": "a", "ref": {"name": "fetch"}, "next": "b", "retry": {"maxAttempts": 2}},
         {"name": "b", "type": "success"},
-    ]}, {"fetch": node.version})  # fmt: skip
-    graph = PinnedGraph.build(workflow, {"fetch": node})
+    ]}, {"a": node.version})  # fmt: skip
+    graph = PinnedGraph.build(workflow, {"a": node})
     resolved = graph.nodes["a"]
     assert (resolved.type, resolved.http.url, resolved.next) == ("http", "http://x", "b")
     assert resolved.retry.max_attempts == 2
@@ -60,3 +60,34 @@ def test_ref_nodes_merge_their_definition_and_keep_workflow_overrides():
     assert resolved.ref == f"fetch_{node.version}"
     assert graph.nodes["b"].output_key == "b"
     assert PinnedGraph.model_validate_json(graph.model_dump_json()) == graph
+
+
+V1, V2 = "a1" * 6, "b2" * 6
+
+
+def test_pins_are_kept_per_node_and_old_versions_still_read_per_definition():
+    spec = {"startAt": "a", "nodes": [
+        {"name": "a", "ref": {"name": "x", "version": V1}, "next": "b"},
+        {"name": "b", "ref": {"name": "x"}, "next": "c"},
+        {"name": "c", "type": "success"},
+    ]}  # fmt: skip
+    pinned = StoredDefinition.build("workflow", "ns", "wf", spec, {"a": V1, "b": V2})
+    assert pinned.pinned_nodes() == {"a": ("x", V1), "b": ("x", V2)}
+    assert StoredDefinition.from_body(pinned.body()) == pinned
+    old = StoredDefinition.model_validate(
+        {
+            "kind": "workflow",
+            "namespace": "ns",
+            "name": "wf",
+            "version": "0ld",
+            "spec": spec,
+            "nodeVersions": {"x": V2},
+        }
+    )
+    assert old.pinned_nodes() == {"a": ("x", V2), "b": ("x", V2)}
+
+
+def test_node_definition_bodies_keep_the_bytes_they_had_before_node_pins():
+    node = StoredDefinition.build("node", "ns", "x", {"type": "script", "script": {"expression": "1"}}, None)
+    assert b"nodePins" not in node.body()
+    assert b'"nodeVersions":{}' in node.body()

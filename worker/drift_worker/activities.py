@@ -54,12 +54,12 @@ class DriftActivities(RunActivities):
                 type="WORKFLOW_VERSION_NOT_FOUND", non_retryable=True,
             )  # fmt: skip
         definitions = {}
-        for name, version in workflow.node_versions.items():
+        for node_name, (name, version) in workflow.pinned_nodes().items():
             node = await self.cache.version("node", f"{request.namespace}/{name}_{version}")
             if node is None:
                 raise ApplicationError(f"NodeDefinition {name} version {version} is not in HBase",
                                        type="NODE_VERSION_NOT_FOUND", non_retryable=True)  # fmt: skip
-            definitions[name] = node
+            definitions[node_name] = node
         return PinnedGraph.build(workflow, definitions)
 
     @activity.defn(name=HTTP_REQUEST)

@@ -37,7 +37,7 @@ def _resolve(node: WorkflowNode, definitions: dict[str, StoredDefinition]) -> Re
     if node.ref is None:
         blocks = node.model_dump(exclude={"name", "ref", "next", "on_error", "choices", "default"})
         return ResolvedNode(**blocks, **edges)
-    stored = definitions[node.ref.name]
+    stored = definitions[node.name]
     spec = stored.node_spec()
     blocks = spec.model_dump(exclude={"description"})
     # A ref node's own output/retry/timeout (given next to `ref` in the workflow) win over the definition's.
@@ -61,7 +61,7 @@ class PinnedGraph(BaseModel):
 
     @classmethod
     def build(cls, workflow: StoredDefinition, definitions: dict[str, StoredDefinition]) -> PinnedGraph:
-        """Resolve `workflow` with the node definitions its version pinned (keyed by definition name)."""
+        """Resolve `workflow` with the node definitions its version pinned, keyed by workflow node name."""
         spec: WorkflowSpec = workflow.workflow_spec()
         return cls(
             workflow_name=workflow.name,
