@@ -377,3 +377,40 @@ async def test_two_nodes_of_one_definition_run_their_own_pinned_versions(drift):
     )  # fmt: skip
     await drift.cache.publish(legacy)
     assert (await (await drift.start(legacy)).result()).output == ["v1", "v1"], "versions stored before node pins"
+
+
+def _asked_twice(loop: int) -> dict:
+    """`ask` answered twice; between the two, `loop` iterations of a two-node loop (1000 nodes continue as new)."""
+    return {"startAt": "ask", "nodes": [
+        {"name": "ask", "type": "instruction", "instruction": {"message": "go?"}, "next": "tally"},
+        {"name": "tally", "type": "processor", "next": "count",
+         "processor": {"set": {"asked": "has(context.asked) ? context.asked + 1 : 1"}}},
+        {"name": "count", "type": "processor", "processor": {"set": {"n": "has(context.n) ? context.n + 1 : 1"}},
+         "next": "again"},
+        {"name": "again", "type": "branch", "default": "done", "choices": [
+            {"when": f"context.n < {loop} * context.asked", "next": "count"},
+            {"when": "context.asked < 2", "next": "ask"}]},
+        {"name": "done", "type": "success", "success": {"output": "{'asked': context.asked, 'last': context.ask}"}},
+    ]}  # fmt: skip
+
+
+async def test_a_resume_redelivered_after_continue_as_new_is_not_applied_twice(drift):
+    handle = await drift.start(await drift.publish_workflow("asked-twice", _asked_twice(600)))
+    first_run = (await handle.describe()).run_id
+    await _snapshot_when(handle, lambda s: s.phase == "Waiting")
+    resume = ResumeRequest(index=0, node="ask", input={"answer": "first"})
+    assert await handle.execute_update(UPDATE_RESUME, resume, id="resume-0") == "accepted"
+    async with asyncio.timeout(60):  # 1200 nodes later, the run has continued as new and waits again
+        while True:
+            if (await handle.describe()).run_id != first_run:
+                break
+            await asyncio.sleep(0.2)
+    waiting = await _snapshot_when(handle, lambda s: s.phase == "Waiting")
+    # The operator restarted before it counted resume-0 as delivered: it delivers it again, same update id.
+    assert await handle.execute_update(UPDATE_RESUME, resume, id="resume-0") == "accepted"
+    await asyncio.sleep(1)
+    again = await handle.query(QUERY_SNAPSHOT, result_type=RunSnapshot)
+    assert (again.phase, again.nodes_completed) == ("Waiting", waiting.nodes_completed), "resume-0 applied twice"
+    second = ResumeRequest(index=1, node="ask", input={"answer": "second"})
+    await handle.execute_update(UPDATE_RESUME, second, id="resume-1")
+    assert (await handle.result()).output == {"asked": 2, "last": {"answer": "second"}}

@@ -176,6 +176,33 @@ async def retried(drift: Drift, server: EchoServer) -> WorkflowHandle:
     return await _started(drift, "retried", spec)
 
 
+@scenario
+async def resume_redelivered(drift: Drift, _: EchoServer) -> WorkflowHandle:
+    """`ask` is answered twice; resume[0] delivered again (another update id) is answered, not applied."""
+    spec = {"startAt": "ask", "nodes": [
+        {"name": "ask", "type": "instruction", "instruction": {"message": "go?"}, "next": "tally"},
+        {"name": "tally", "type": "processor", "next": "again",
+         "processor": {"set": {"asked": "has(context.asked) ? context.asked + 1 : 1"}}},
+        {"name": "again", "type": "branch", "default": "done",
+         "choices": [{"when": "context.asked < 2", "next": "ask"}]},
+        {"name": "done", "type": "success", "success": {"output": "{'asked': context.asked, 'last': context.ask}"}},
+    ]}  # fmt: skip
+    handle = await drift.start(await drift.publish_workflow("resume-redelivered", spec))
+    await _waiting(handle)
+    await _resume(handle, 0, "ask", {"answer": "first"})
+    async with asyncio.timeout(30):
+        while True:
+            snapshot = await handle.query(QUERY_SNAPSHOT, result_type=RunSnapshot)
+            if snapshot.phase == "Waiting" and snapshot.nodes_completed == 3:
+                break
+            await asyncio.sleep(0.05)
+    again = ResumeRequest(index=0, node="ask", input={"answer": "first"})
+    await handle.execute_update(UPDATE_RESUME, again, id="resume-0-redelivered")
+    await _resume(handle, 1, "ask", {"answer": "second"})
+    await handle.result()
+    return handle
+
+
 def loop(iterations: int) -> list[dict]:
     """Nodes counting `context.n` up to `iterations` (two node executions per iteration), then `after`."""
     return [

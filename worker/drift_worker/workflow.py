@@ -49,6 +49,10 @@ MAX_PERSISTS_IN_FLIGHT = 32
 OUTPUT_KEY = "_output"
 """Context key of the run's output (node names cannot start with `_`)."""
 DEFAULT_NODE_TIMEOUT_SECONDS = 300
+RESUMES_REMEMBERED = 50
+"""Accepted resume indexes a run keeps (and carries across continue-as-new): the last ones accepted."""
+RESUME_ONCE = "resume-once-across-runs"
+"""Patch: a resume index accepted before (also before a continue-as-new) is answered, not applied again."""
 LOCAL = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)),
@@ -157,8 +161,10 @@ class DriftRunWorkflow:
         problem = self._resume_problem(request)
         if problem:
             raise ApplicationError(problem, type="ResumeRejected")
+        if workflow.patched(RESUME_ONCE) and self._accepted_before(request.index):
+            return "accepted"
         self.pending.setdefault(request.node, []).append(request.input)
-        self.accepted = [*self.accepted, request.index][-MAX_STATUS_NODES:]
+        self.accepted = [*self.accepted, request.index][-RESUMES_REMEMBERED:]
         return "accepted"
 
     @resume.validator
@@ -166,6 +172,16 @@ class DriftRunWorkflow:
         """Refuse bad input before it enters history (once the graph is known)."""
         if self.graph is not None and (problem := self._resume_problem(request)):
             raise ValueError(problem)
+
+    def _accepted_before(self, index: int) -> bool:
+        """Whether `spec.resume[index]` was accepted already, in this run or one it continued from.
+
+        Temporal de-duplicates update ids within one run only. `accepted` holds the last indexes accepted;
+        the operator delivers entries in order, so an index below all of them was settled (accepted, or
+        refused, which its validation does again) before they were delivered.
+        """
+        full = len(self.accepted) >= RESUMES_REMEMBERED
+        return index in self.accepted or (full and index < min(self.accepted))
 
     def _resume_problem(self, request: ResumeRequest) -> str | None:
         assert self.graph is not None
