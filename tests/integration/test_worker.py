@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
@@ -16,7 +17,9 @@ from drift.run_contract import QUERY_SNAPSHOT, UPDATE_RESUME, ResumeRequest, Run
 from drift.settings import hbase_settings, redis_url, temporal_settings
 from drift.stored_definition import StoredDefinition
 from drift.temporal_client import connect
+from drift_operator.run_status import Observed, run_status
 from drift_worker.activities import DriftActivities
+from drift_worker.context_values import ContextLimits
 from drift_worker.egress import EgressPolicy
 from drift_worker.main import kubernetes_core, new_worker
 from drift_worker.workflow import DriftRunWorkflow
@@ -414,3 +417,49 @@ async def test_a_resume_redelivered_after_continue_as_new_is_not_applied_twice(d
     second = ResumeRequest(index=1, node="ask", input={"answer": "second"})
     await handle.execute_update(UPDATE_RESUME, second, id="resume-1")
     assert (await handle.result()).output == {"asked": 2, "last": {"answer": "second"}}
+
+
+def _three_megabytes(url: str, loop: int) -> dict:
+    """Three http nodes of 1 MB each, `loop` iterations of a two-node loop, then an output reading all three."""
+    fetch = [{"name": name, "type": "http", "http": {"url": url + "/sized/1000000"}, "next": after,
+              "output": {"expression": "result.body"}}
+             for name, after in (("first", "second"), ("second", "third"), ("third", "count"))]  # fmt: skip
+    return {"startAt": "first", "nodes": [
+        *fetch,
+        {"name": "count", "type": "processor", "processor": {"set": {"n": "has(context.n) ? context.n + 1 : 1"}},
+         "next": "again"},
+        {"name": "again", "type": "branch", "choices": [{"when": f"context.n < {loop}", "next": "count"}],
+         "default": "done"},
+        {"name": "done", "type": "success",
+         "success": {"output": "[size(context.first), size(context['second']), size(context.third)]"}},
+    ]}  # fmt: skip
+
+
+async def test_large_values_live_in_hbase_and_are_read_after_continue_as_new(drift, server):
+    short = await drift.run(_three_megabytes(server.url, 1), name="three-mb-short")
+    assert (short.phase, short.output) == ("Succeeded", [1_000_000] * 3), short
+    status = run_status(Observed(snapshot=short, started=True, closed="COMPLETED"), {}, 1, datetime.now(UTC))
+    assert len(json.dumps(status, separators=(",", ":"))) < 8 * 1024, "the WorkflowRun's status"
+    handle = await drift.start(await drift.publish_workflow("three-mb", _three_megabytes(server.url, 600)))
+    result = await handle.result()
+    assert (result.phase, result.output) == ("Succeeded", [1_000_000] * 3), result
+    runs = [run async for run in drift.client.list_workflows(f"WorkflowId = '{handle.id}'")]
+    assert len(runs) >= 2, "the run should have continued as new"
+    stored = await drift.store.get_context(handle.id)
+    assert len(stored) < 8 * 1024
+    placeholder = json.loads(stored)["first"]
+    assert placeholder["$ref"].startswith(f"WorkflowContextHB/{handle.id}#value/first/")
+    assert placeholder["bytes"] == 1_000_002
+    column = placeholder["$ref"].partition("#")[2]
+    assert json.loads(await drift.store.get_context_value(handle.id, column)) == "x" * 1_000_000
+
+
+async def test_a_context_over_its_limit_fails_the_run_with_context_too_large(drift, server, stack_env):
+    limits = ContextLimits(max_bytes=2_500_000)
+    activities = DriftActivities(drift.cache, drift.store, None, EgressPolicy(), limits)
+    limited = Drift(drift.client, drift.cache, drift.store, f"limited-{uuid.uuid4()}")
+    async with new_worker(drift.client, limited.task_queue, activities):
+        result = await limited.run(_three_megabytes(server.url, 1), name="too-large")
+    await activities.close()
+    assert (result.phase, result.error.code, result.error.node) == ("Failed", "ContextTooLarge", "third")
+    assert "over the run's limit of 2500000 bytes" in result.error.message

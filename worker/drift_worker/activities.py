@@ -21,10 +21,11 @@ from drift.run_contract import RunEvent, run_events_channel
 from drift.storage.hbase import HBaseStore
 
 from . import http_client
-from .activity_api import HTTP_REQUEST, LOAD_GRAPH, PERSIST_PROGRESS, RunActivities
+from .activity_api import HTTP_REQUEST, LOAD_GRAPH, LOAD_VALUE, PERSIST_PROGRESS, STORE_VALUE, RunActivities
+from .context_values import ContextLimits
 from .egress import EgressPolicy
 from .graph import PinnedGraph
-from .messages import HttpRequest, HttpResult, LoadGraph, ProgressUpdate
+from .messages import ContextValue, HttpRequest, HttpResult, LoadGraph, LoadValue, ProgressUpdate, StoreValue
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +34,15 @@ class DriftActivities(RunActivities):
     """The activities, bound to the worker's clients (one instance per worker process)."""
 
     def __init__(
-        self, cache: DefinitionCache, store: HBaseStore, core: k8s.CoreV1Api | None, egress: EgressPolicy
+        self,
+        cache: DefinitionCache,
+        store: HBaseStore,
+        core: k8s.CoreV1Api | None,
+        egress: EgressPolicy,
+        limits: ContextLimits | None = None,
     ) -> None:
         self.cache = cache
+        self.limits = limits or ContextLimits()
         self.store = store
         self.core = core
         self.egress = egress
@@ -60,7 +67,7 @@ class DriftActivities(RunActivities):
                 raise ApplicationError(f"NodeDefinition {name} version {version} is not in HBase",
                                        type="NODE_VERSION_NOT_FOUND", non_retryable=True)  # fmt: skip
             definitions[node_name] = node
-        return PinnedGraph.build(workflow, definitions)
+        return PinnedGraph.build(workflow, definitions, self.limits)
 
     @activity.defn(name=HTTP_REQUEST)
     async def http_request(self, request: HttpRequest) -> HttpResult:
@@ -111,6 +118,26 @@ class DriftActivities(RunActivities):
             await self.cache.redis.client.publish(self.channel, event.model_dump_json())
         except Exception as exc:  # noqa: BLE001 - the operator's resync covers a lost event
             log.warning("run event not published (%s); the operator will resync", exc)
+
+    @activity.defn(name=STORE_VALUE)
+    async def store_value(self, request: StoreValue) -> None:
+        """Keep a large context value in the run's context row (write-once: its column is new)."""
+        body = json.dumps(request.value, separators=(",", ":")).encode()
+        try:
+            await self.store.put_context_value(request.workflow_id, request.column, body)
+        except BackendUnavailable as exc:
+            raise ApplicationError(str(exc), type="HBASE_UNAVAILABLE") from None
+
+    @activity.defn(name=LOAD_VALUE)
+    async def load_value(self, request: LoadValue) -> ContextValue:
+        """Read a large context value back."""
+        try:
+            body = await self.store.get_context_value(request.workflow_id, request.column)
+        except BackendUnavailable as exc:
+            raise ApplicationError(str(exc), type="HBASE_UNAVAILABLE") from None
+        if body is None:
+            raise ApplicationError(f"context value {request.column} is not in HBase", type="CONTEXT_VALUE_NOT_FOUND")
+        return ContextValue(value=json.loads(body))
 
     async def close(self) -> None:
         await self.http.aclose()

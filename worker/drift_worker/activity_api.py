@@ -11,11 +11,13 @@ from abc import ABC, abstractmethod
 from temporalio import activity
 
 from .graph import PinnedGraph
-from .messages import HttpRequest, HttpResult, LoadGraph, ProgressUpdate
+from .messages import ContextValue, HttpRequest, HttpResult, LoadGraph, LoadValue, ProgressUpdate, StoreValue
 
 LOAD_GRAPH = "drift.load_graph"
 HTTP_REQUEST = "drift.http_request"
 PERSIST_PROGRESS = "drift.persist_progress"
+STORE_VALUE = "drift.store_value"
+LOAD_VALUE = "drift.load_value"
 
 
 class RunActivities(ABC):
@@ -35,3 +37,13 @@ class RunActivities(ABC):
     @abstractmethod
     async def persist_progress(self, update: ProgressUpdate) -> None:
         """Persist the context, then publish the snapshot (a local activity)."""
+
+    @activity.defn(name=STORE_VALUE)
+    @abstractmethod
+    async def store_value(self, request: StoreValue) -> None:
+        """Keep a large context value in HBase (a local activity: the value stays out of history)."""
+
+    @activity.defn(name=LOAD_VALUE)
+    @abstractmethod
+    async def load_value(self, request: LoadValue) -> ContextValue:
+        """Read a stored context value back (a regular activity: one value per history event)."""

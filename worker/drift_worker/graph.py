@@ -10,6 +10,8 @@ from drift.models.nodes import Choice, TypedBlocks
 from drift.models.workflow import WorkflowNode, WorkflowSpec
 from drift.stored_definition import StoredDefinition
 
+from .context_values import ContextLimits
+
 
 class ResolvedNode(TypedBlocks):
     """A workflow node with its definition merged in: the graph's edges plus one type and its block."""
@@ -58,9 +60,12 @@ class PinnedGraph(BaseModel):
     on_failure: str | None
     input_schema: dict[str, Any] | None
     nodes: dict[str, ResolvedNode]
+    limits: ContextLimits = ContextLimits()
 
     @classmethod
-    def build(cls, workflow: StoredDefinition, definitions: dict[str, StoredDefinition]) -> PinnedGraph:
+    def build(
+        cls, workflow: StoredDefinition, definitions: dict[str, StoredDefinition], limits: ContextLimits | None = None
+    ) -> PinnedGraph:
         """Resolve `workflow` with the node definitions its version pinned, keyed by workflow node name."""
         spec: WorkflowSpec = workflow.workflow_spec()
         return cls(
@@ -70,4 +75,5 @@ class PinnedGraph(BaseModel):
             on_failure=spec.on_failure,
             input_schema=spec.input_schema,
             nodes={node.name: _resolve(node, definitions) for node in spec.nodes},
+            limits=limits or ContextLimits(),
         )

@@ -49,6 +49,27 @@ class HttpResult(_Message):
         return self.model_dump(exclude={"attempt"})
 
 
+class StoreValue(_Message):
+    """A large context value to keep in the run's context row, in its own column."""
+
+    workflow_id: str
+    column: str
+    value: Any
+
+
+class LoadValue(_Message):
+    """Which stored context value to read back."""
+
+    workflow_id: str
+    column: str
+
+
+class ContextValue(_Message):
+    """A stored context value, read back."""
+
+    value: Any
+
+
 class ProgressUpdate(_Message):
     """The context after a node and the snapshot the operator shows: persisted, then published."""
 
