@@ -203,6 +203,18 @@ async def resume_redelivered(drift: Drift, _: EchoServer) -> WorkflowHandle:
     return handle
 
 
+@scenario
+async def large_context_values(drift: Drift, server: EchoServer) -> WorkflowHandle:
+    """Two http results of 100 kB: stored in HBase, referenced from the context, read by the output."""
+    spec = {"startAt": "first", "nodes": [
+        {"name": "first", "type": "http", "http": {"url": server.url + "/sized/100000"}, "next": "second",
+         "output": {"expression": "result.body"}},
+        {"name": "second", "type": "http", "http": {"url": server.url + "/sized/100000"}, "next": "done"},
+        {"name": "done", "type": "success", "success": {"output": "[size(context.first), size(context.second.body)]"}},
+    ]}  # fmt: skip
+    return await _started(drift, "large-context-values", spec)
+
+
 def loop(iterations: int) -> list[dict]:
     """Nodes counting `context.n` up to `iterations` (two node executions per iteration), then `after`."""
     return [

@@ -27,15 +27,21 @@ def _history(path: Path) -> WorkflowHistory:
 def test_there_are_goldens_for_every_node_type_and_lifecycle():
     names = {path.stem for path in GOLDENS}
     node_types = {"http", "script", "branch", "instruction", "processor", "wait", "success", "failure"}
-    assert node_types | {"waiting-resumed", "retried", "continued-as-new", "continued-as-new-2"} <= names
+    lifecycles = {"waiting-resumed", "retried", "continued-as-new", "continued-as-new-2"}
+    assert node_types | lifecycles | {"resume-redelivered", "large-context-values"} <= names
 
 
-@pytest.mark.parametrize("path", GOLDENS, ids=[path.stem for path in GOLDENS])
-async def test_golden_history_replays(path: Path):
-    replayer = Replayer(
+@pytest.fixture(scope="module")
+def replayer() -> Replayer:
+    """Replays as the worker runs: the same workflow, sandbox and data converter."""
+    return Replayer(
         workflows=[DriftRunWorkflow],
         data_converter=pydantic_data_converter,
         workflow_runner=SandboxedWorkflowRunner(restrictions=SANDBOX),
     )
+
+
+@pytest.mark.parametrize("path", GOLDENS, ids=[path.stem for path in GOLDENS])
+async def test_golden_history_replays(replayer: Replayer, path: Path):
     result = await replayer.replay_workflow(_history(path), raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
