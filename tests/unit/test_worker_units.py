@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from drift.stored_definition import StoredDefinition
+from drift_worker.context_values import CACHE_BYTES, ContextLimits, ValueCache, ValueRef, named_keys
 from drift_worker.egress import EgressPolicy, parse_cidrs
-from drift_worker.graph import PinnedGraph
-from drift_worker.main import egress_policy
+from drift_worker.graph import PinnedGraph, ResolvedNode
+from drift_worker.main import context_limits, egress_policy
 from drift_worker.values import to_json
 
 
@@ -91,3 +92,24 @@ def test_node_definition_bodies_keep_the_bytes_they_had_before_node_pins():
     node = StoredDefinition.build("node", "ns", "x", {"type": "script", "script": {"expression": "1"}}, None)
     assert b"nodePins" not in node.body()
     assert b'"nodeVersions":{}' in node.body()
+
+
+def test_a_node_loads_the_stored_values_its_expressions_name():
+    keys = ["order", "big-one", "a"]
+    node = ResolvedNode(name="n", type="script", script={"expression": "context.order.id + context['big-one'].x"})
+    assert named_keys(node.model_dump_json(), keys) == ["order", "big-one"]
+    assert named_keys('{"when": "context[\\"a\\"] > 1 && context.orders"}', keys) == ["a"]
+
+
+def test_the_value_cache_keeps_what_the_node_needs_and_evicts_the_oldest():
+    cache, size = ValueCache(), CACHE_BYTES // 2
+    refs = {key: ValueRef(column=f"value/{key}/1", bytes=size) for key in "abc"}
+    for key in "abc":
+        cache.put(key, refs[key], key * 3, keep={"a", key})
+    assert (cache.get("a", refs["a"]), cache.get("b", refs["b"]), cache.get("c", refs["c"])) == ("aaa", None, "ccc")
+    assert cache.get("a", ValueRef(column="value/a/2", bytes=size)) is None, "a key stored again is a new value"
+
+
+def test_context_limits_come_from_the_environment():
+    assert context_limits({}) == ContextLimits(inline_bytes=64 * 1024, max_bytes=64 * 1024 * 1024)
+    assert context_limits({"DRIFT_CONTEXT_INLINE_BYTES": "10", "DRIFT_CONTEXT_MAX_BYTES": "20"}).max_bytes == 20
