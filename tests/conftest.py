@@ -92,7 +92,9 @@ class DriftProcess:
                         return
             except OSError:
                 pass
-            assert time.monotonic() < deadline, f"{self.module} did not become healthy; see {self.log_path}"
+            if time.monotonic() > deadline:
+                self.stop()  # leave no process behind
+                pytest.fail(f"{self.module} did not become healthy in {timeout} s; see {self.log_path}")
             time.sleep(0.2)
 
     def stop(self) -> None:
