@@ -8,6 +8,7 @@ Tables (names prefixed per installation, one column family `d`):
 | `NodeHB` | `{namespace}/{name}_{version}` | `d:nodeData` (write-once) |
 | `LatestHB` | `{kind}/{namespace}/{name}` | `d:version` (the latest pointer) |
 | `WorkflowContextHB` | `{workflowExecutionId}` | `d:context` (cell timestamp = node sequence) |
+| | | `d:value/{key}/{sequence}`: context values too large to travel inline (write-once) |
 """
 
 from __future__ import annotations
@@ -214,6 +215,14 @@ class HBaseStore:
     async def get_context(self, execution_id: str) -> bytes | None:
         """The latest persisted context of a run."""
         return await self.get("WorkflowContextHB", execution_id, CONTEXT_COLUMN)
+
+    async def put_context_value(self, execution_id: str, column: str, body: bytes) -> None:
+        """Store a large context value of a run in its own column (`value/{key}/{sequence}`)."""
+        await self.put("WorkflowContextHB", execution_id, f"{FAMILY}:{column}".encode(), body)
+
+    async def get_context_value(self, execution_id: str, column: str) -> bytes | None:
+        """A large context value of a run, or None."""
+        return await self.get("WorkflowContextHB", execution_id, f"{FAMILY}:{column}".encode())
 
     def close(self) -> None:
         """Close every connection and stop the threads."""

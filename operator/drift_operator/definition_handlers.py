@@ -158,7 +158,7 @@ async def reconcile_workflow(
 
     async def build() -> StoredDefinition:
         model = WorkflowSpec.model_validate(dict(spec))
-        resolved, versions = {}, {}
+        resolved, pins = {}, {}
         for node in model.nodes:
             if node.ref is None:
                 continue
@@ -166,12 +166,9 @@ async def reconcile_workflow(
             if found is None:
                 continue
             resolved[node.name] = found.node_spec()
-            if node.ref.version is None:
-                versions[node.ref.name] = found.version
-            else:
-                versions.setdefault(node.ref.name, found.version)
+            pins[node.name] = found.version
         validate_workflow(model, resolved)
-        return StoredDefinition.build("workflow", namespace, name, model.wire(), versions)
+        return StoredDefinition.build("workflow", namespace, name, model.wire(), pins)
 
     stored = await _sync(kind="Workflow", body=body, patch=patch, retry=retry, services=memo, build=build)
     if stored:

@@ -252,3 +252,37 @@ def test_both_processes_expose_their_metrics(drift_operator, drift_worker):
     operator = drift_operator.metrics()
     assert 'drift_operator_reconciles_total{kind="Workflow",result="synced"}' in operator
     assert "drift_operator_runs{" in operator
+
+
+def test_two_refs_to_one_node_definition_each_run_their_own_version(namespace):
+    def answer(value: str) -> dict:
+        spec = {"type": "script", "script": {"expression": f"'{value}'"}}
+        metadata = {"name": "answer", "namespace": namespace}
+        return {"apiVersion": "drift.dev/v1alpha1", "kind": "NodeDefinition", "metadata": metadata, "spec": spec}
+
+    def version() -> str:
+        out = kubectl("get", "nodedefinition", "answer", "-n", namespace, "-o", "jsonpath={.status.version}")
+        return out.stdout
+
+    apply(answer("v1"))
+    kubectl("wait", "--for=jsonpath={.status.version}", "-n", namespace, "--timeout=60s", "nodedefinition/answer")
+    first = version()
+    apply(answer("v2"))
+    deadline = time.monotonic() + 60
+    while version() == first:
+        assert time.monotonic() < deadline, "the second version was never stored"
+        time.sleep(0.2)
+    workflow = {"apiVersion": "drift.dev/v1alpha1", "kind": "Workflow",
+                "metadata": {"name": "two-pins", "namespace": namespace},
+                "spec": {"startAt": "pinned", "nodes": [
+                    {"name": "pinned", "ref": {"name": "answer", "version": first}, "next": "latest"},
+                    {"name": "latest", "ref": {"name": "answer"}, "next": "done"},
+                    {"name": "done", "type": "success", "success": {"output": "[context.pinned, context.latest]"}},
+                ]}}  # fmt: skip
+    apply(workflow)
+    kubectl("wait", "--for=condition=Ready", "-n", namespace, "--timeout=60s", "workflow/two-pins")
+    run = run_manifest(namespace, "two-pins-1", "-", workflow="two-pins")
+    run["spec"].pop("input")
+    apply(run)
+    wait_for(namespace, "two-pins-1", "condition=Succeeded")
+    assert status(namespace, "two-pins-1")["output"] == ["v1", "v2"]

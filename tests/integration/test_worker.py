@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
@@ -14,8 +15,11 @@ from temporalio.worker import Replayer
 from drift.cache.definition_cache import DefinitionCache
 from drift.run_contract import QUERY_SNAPSHOT, UPDATE_RESUME, ResumeRequest, RunSnapshot
 from drift.settings import hbase_settings, redis_url, temporal_settings
+from drift.stored_definition import StoredDefinition
 from drift.temporal_client import connect
+from drift_operator.run_status import Observed, run_status
 from drift_worker.activities import DriftActivities
+from drift_worker.context_values import ContextLimits
 from drift_worker.egress import EgressPolicy
 from drift_worker.main import kubernetes_core, new_worker
 from drift_worker.secret_access import ALLOWED_HOSTS_ANNOTATION, USABLE_LABEL
@@ -107,7 +111,7 @@ async def test_http_node_renders_templates_and_maps_output(drift, server):
         {"name": "fetch", "ref": {"name": "fetch-order"}, "next": "post"}, post,
         {"name": "done", "type": "success", "success": {"output": "{'order': context.order, 'posted': context.post}"}},
     ]}  # fmt: skip
-    workflow = await drift.publish_workflow("http-flow", spec, {"fetch-order": node.version})
+    workflow = await drift.publish_workflow("http-flow", spec, {"fetch": node.version})
     result = await (await drift.start(workflow, {"orderId": "A-1"})).result()
     assert result.phase == "Succeeded", result
     assert result.output["order"] == {"id": "A-1", "amount": 120, "q": "A-1-q"}
@@ -340,18 +344,18 @@ async def test_the_pinned_version_survives_concurrent_edits(drift, server):
         {"name": "greet", "ref": {"name": "greeting"}, "next": "done"},
         {"name": "done", "type": "success", "success": {"output": "context.greet"}},
     ]}  # fmt: skip
-    pinned = await drift.publish_workflow("pinned", spec, {"greeting": first.version})
+    pinned = await drift.publish_workflow("pinned", spec, {"greet": first.version})
     handle = await drift.start(pinned)
     await _snapshot_when(handle, lambda s: s.phase == "Waiting")
     edited = await drift.publish_node("greeting", {"type": "script", "script": {"expression": "'v2'"}})
-    await drift.publish_workflow("pinned", spec, {"greeting": edited.version})
+    await drift.publish_workflow("pinned", spec, {"greet": edited.version})
     await handle.execute_update(UPDATE_RESUME, ResumeRequest(index=0, node="ask", input={}), id="resume-0")
     assert (await handle.result()).output == "v1"
 
 
 @pytest.mark.timeout(900)  # 10,000 nodes: about 45 s alone, several minutes on a loaded 2-core machine
 async def test_a_long_loop_continues_as_new_and_finishes(drift):
-    iterations = 10_000
+    iterations = 2_500  # 5001 nodes: five continue-as-new (at 1000 nodes each), in a fifth of the time
     spec = {"startAt": "count", "nodes": [
         {"name": "count", "type": "processor", "processor": {"set": {"n": "has(context.n) ? context.n + 1 : 1"}},
          "next": "again"},
@@ -391,3 +395,104 @@ async def test_a_large_output_is_replaced_by_a_reference_in_the_snapshot(drift):
     assert result.output["bytes"] > 20_000
     stored = json.loads(await drift.store.get_context(handle.id))
     assert stored["_output"] == {"blob": "y" * 20_000}
+
+
+async def test_two_nodes_of_one_definition_run_their_own_pinned_versions(drift):
+    first = await drift.publish_node("answer", {"type": "script", "script": {"expression": "'v1'"}})
+    second = await drift.publish_node("answer", {"type": "script", "script": {"expression": "'v2'"}})
+    spec = {"startAt": "pinned", "nodes": [
+        {"name": "pinned", "ref": {"name": "answer", "version": first.version}, "next": "latest"},
+        {"name": "latest", "ref": {"name": "answer"}, "next": "done"},
+        {"name": "done", "type": "success", "success": {"output": "[context.pinned, context.latest]"}},
+    ]}  # fmt: skip
+    workflow = await drift.publish_workflow("two-pins", spec, {"pinned": first.version, "latest": second.version})
+    assert (await (await drift.start(workflow)).result()).output == ["v1", "v2"]
+    legacy = StoredDefinition.model_validate(
+        {"kind": "workflow", "namespace": drift.namespace, "name": "legacy", "version": "0123456789ab", "spec": spec,
+         "nodeVersions": {"answer": first.version}}
+    )  # fmt: skip
+    await drift.cache.publish(legacy)
+    assert (await (await drift.start(legacy)).result()).output == ["v1", "v1"], "versions stored before node pins"
+
+
+def _asked_twice(loop: int) -> dict:
+    """`ask` answered twice; between the two, `loop` iterations of a two-node loop (1000 nodes continue as new)."""
+    return {"startAt": "ask", "nodes": [
+        {"name": "ask", "type": "instruction", "instruction": {"message": "go?"}, "next": "tally"},
+        {"name": "tally", "type": "processor", "next": "count",
+         "processor": {"set": {"asked": "has(context.asked) ? context.asked + 1 : 1"}}},
+        {"name": "count", "type": "processor", "processor": {"set": {"n": "has(context.n) ? context.n + 1 : 1"}},
+         "next": "again"},
+        {"name": "again", "type": "branch", "default": "done", "choices": [
+            {"when": f"context.n < {loop} * context.asked", "next": "count"},
+            {"when": "context.asked < 2", "next": "ask"}]},
+        {"name": "done", "type": "success", "success": {"output": "{'asked': context.asked, 'last': context.ask}"}},
+    ]}  # fmt: skip
+
+
+async def test_a_resume_redelivered_after_continue_as_new_is_not_applied_twice(drift):
+    handle = await drift.start(await drift.publish_workflow("asked-twice", _asked_twice(600)))
+    first_run = (await handle.describe()).run_id
+    await _snapshot_when(handle, lambda s: s.phase == "Waiting")
+    resume = ResumeRequest(index=0, node="ask", input={"answer": "first"})
+    assert await handle.execute_update(UPDATE_RESUME, resume, id="resume-0") == "accepted"
+    async with asyncio.timeout(60):  # 1200 nodes later, the run has continued as new and waits again
+        while True:
+            if (await handle.describe()).run_id != first_run:
+                break
+            await asyncio.sleep(0.2)
+    waiting = await _snapshot_when(handle, lambda s: s.phase == "Waiting")
+    # The operator restarted before it counted resume-0 as delivered: it delivers it again, same update id.
+    assert await handle.execute_update(UPDATE_RESUME, resume, id="resume-0") == "accepted"
+    await asyncio.sleep(1)
+    again = await handle.query(QUERY_SNAPSHOT, result_type=RunSnapshot)
+    assert (again.phase, again.nodes_completed) == ("Waiting", waiting.nodes_completed), "resume-0 applied twice"
+    second = ResumeRequest(index=1, node="ask", input={"answer": "second"})
+    await handle.execute_update(UPDATE_RESUME, second, id="resume-1")
+    assert (await handle.result()).output == {"asked": 2, "last": {"answer": "second"}}
+
+
+def _three_megabytes(url: str, loop: int) -> dict:
+    """Three http nodes of 1 MB each, `loop` iterations of a two-node loop, then an output reading all three."""
+    fetch = [{"name": name, "type": "http", "http": {"url": url + "/sized/1000000"}, "next": after,
+              "output": {"expression": "result.body"}}
+             for name, after in (("first", "second"), ("second", "third"), ("third", "count"))]  # fmt: skip
+    return {"startAt": "first", "nodes": [
+        *fetch,
+        {"name": "count", "type": "processor", "processor": {"set": {"n": "has(context.n) ? context.n + 1 : 1"}},
+         "next": "again"},
+        {"name": "again", "type": "branch", "choices": [{"when": f"context.n < {loop}", "next": "count"}],
+         "default": "done"},
+        {"name": "done", "type": "success",
+         "success": {"output": "[size(context.first), size(context['second']), size(context.third)]"}},
+    ]}  # fmt: skip
+
+
+async def test_large_values_live_in_hbase_and_are_read_after_continue_as_new(drift, server):
+    short = await drift.run(_three_megabytes(server.url, 1), name="three-mb-short")
+    assert (short.phase, short.output) == ("Succeeded", [1_000_000] * 3), short
+    status = run_status(Observed(snapshot=short, started=True, closed="COMPLETED"), {}, 1, datetime.now(UTC))
+    assert len(json.dumps(status, separators=(",", ":"))) < 8 * 1024, "the WorkflowRun's status"
+    handle = await drift.start(await drift.publish_workflow("three-mb", _three_megabytes(server.url, 600)))
+    result = await handle.result()
+    assert (result.phase, result.output) == ("Succeeded", [1_000_000] * 3), result
+    runs = [run async for run in drift.client.list_workflows(f"WorkflowId = '{handle.id}'")]
+    assert len(runs) >= 2, "the run should have continued as new"
+    stored = await drift.store.get_context(handle.id)
+    assert len(stored) < 8 * 1024
+    placeholder = json.loads(stored)["first"]
+    assert placeholder["$ref"].startswith(f"WorkflowContextHB/{handle.id}#value/first/")
+    assert placeholder["bytes"] == 1_000_002
+    column = placeholder["$ref"].partition("#")[2]
+    assert json.loads(await drift.store.get_context_value(handle.id, column)) == "x" * 1_000_000
+
+
+async def test_a_context_over_its_limit_fails_the_run_with_context_too_large(drift, server, stack_env):
+    limits = ContextLimits(max_bytes=2_500_000)
+    activities = DriftActivities(drift.cache, drift.store, None, EgressPolicy(), limits)
+    limited = Drift(drift.client, drift.cache, drift.store, f"limited-{uuid.uuid4()}")
+    async with new_worker(drift.client, limited.task_queue, activities):
+        result = await limited.run(_three_megabytes(server.url, 1), name="too-large")
+    await activities.close()
+    assert (result.phase, result.error.code, result.error.node) == ("Failed", "ContextTooLarge", "third")
+    assert "over the run's limit of 2500000 bytes" in result.error.message

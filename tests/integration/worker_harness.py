@@ -34,9 +34,10 @@ class Drift:
         return node
 
     async def publish_workflow(
-        self, name: str, spec: dict[str, Any], nodes: dict[str, str] | None = None
+        self, name: str, spec: dict[str, Any], pins: dict[str, str] | None = None
     ) -> StoredDefinition:
-        workflow = StoredDefinition.build("workflow", self.namespace, name, spec, nodes or {})
+        """Store a workflow version; `pins`: ref node name -> NodeDefinition version, as the operator resolves."""
+        workflow = StoredDefinition.build("workflow", self.namespace, name, spec, pins or {})
         await self.cache.publish(workflow)
         return workflow
 
@@ -95,12 +96,17 @@ class EchoServer:
             self.calls["big"] += 1
             return web.Response(body=b"x" * (2 * 1024 * 1024))
 
+        async def sized(request: web.Request) -> web.Response:
+            self.calls["sized"] += 1
+            return web.Response(text="x" * int(request.match_info["size"]))
+
         app = web.Application()
         app.router.add_get("/orders/{id}", order)
         app.router.add_post("/echo", echo)
         app.router.add_get("/flaky", flaky)
         app.router.add_get("/status/{code}", status)
         app.router.add_get("/big", big)
+        app.router.add_get("/sized/{size}", sized)
         return app
 
 

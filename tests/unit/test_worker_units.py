@@ -8,9 +8,10 @@ import pytest
 
 from drift.stored_definition import StoredDefinition
 from drift_worker import secret_access
+from drift_worker.context_values import CACHE_BYTES, ContextLimits, ValueCache, ValueRef, named_keys
 from drift_worker.egress import EgressPolicy, parse_cidrs
-from drift_worker.graph import PinnedGraph
-from drift_worker.main import egress_policy
+from drift_worker.graph import PinnedGraph, ResolvedNode
+from drift_worker.main import context_limits, egress_policy
 from drift_worker.secret_access import ALLOWED_HOSTS_ANNOTATION, USABLE_LABEL
 from drift_worker.values import to_json
 
@@ -53,8 +54,8 @@ def test_ref_nodes_merge_their_definition_and_keep_workflow_overrides():
     workflow = StoredDefinition.build("workflow", "ns", "wf", {"startAt": "a", "nodes": [
         {"name": "a", "ref": {"name": "fetch"}, "next": "b", "retry": {"maxAttempts": 2}},
         {"name": "b", "type": "success"},
-    ]}, {"fetch": node.version})  # fmt: skip
-    graph = PinnedGraph.build(workflow, {"fetch": node})
+    ]}, {"a": node.version})  # fmt: skip
+    graph = PinnedGraph.build(workflow, {"a": node})
     resolved = graph.nodes["a"]
     assert (resolved.type, resolved.http.url, resolved.next) == ("http", "http://x", "b")
     assert resolved.retry.max_attempts == 2
@@ -79,3 +80,55 @@ def test_ref_nodes_merge_their_definition_and_keep_workflow_overrides():
 )
 def test_secret_use_needs_the_opt_in_label_and_an_allowed_host(labels, annotations, url, allowed):
     assert (secret_access.refusal("token", labels, annotations, url) is None) == allowed
+
+
+V1, V2 = "a1" * 6, "b2" * 6
+
+
+def test_pins_are_kept_per_node_and_old_versions_still_read_per_definition():
+    spec = {"startAt": "a", "nodes": [
+        {"name": "a", "ref": {"name": "x", "version": V1}, "next": "b"},
+        {"name": "b", "ref": {"name": "x"}, "next": "c"},
+        {"name": "c", "type": "success"},
+    ]}  # fmt: skip
+    pinned = StoredDefinition.build("workflow", "ns", "wf", spec, {"a": V1, "b": V2})
+    assert pinned.pinned_nodes() == {"a": ("x", V1), "b": ("x", V2)}
+    assert StoredDefinition.from_body(pinned.body()) == pinned
+    old = StoredDefinition.model_validate(
+        {
+            "kind": "workflow",
+            "namespace": "ns",
+            "name": "wf",
+            "version": "0ld",
+            "spec": spec,
+            "nodeVersions": {"x": V2},
+        }
+    )
+    assert old.pinned_nodes() == {"a": ("x", V2), "b": ("x", V2)}
+
+
+def test_node_definition_bodies_keep_the_bytes_they_had_before_node_pins():
+    node = StoredDefinition.build("node", "ns", "x", {"type": "script", "script": {"expression": "1"}}, None)
+    assert b"nodePins" not in node.body()
+    assert b'"nodeVersions":{}' in node.body()
+
+
+def test_a_node_loads_the_stored_values_its_expressions_name():
+    keys = ["order", "big-one", "a"]
+    node = ResolvedNode(name="n", type="script", script={"expression": "context.order.id + context['big-one'].x"})
+    assert named_keys(node.model_dump_json(), keys) == ["order", "big-one"]
+    assert named_keys('{"when": "context[\\"a\\"] > 1 && context.orders"}', keys) == ["a"]
+
+
+def test_the_value_cache_keeps_what_the_node_needs_and_evicts_the_oldest():
+    cache, size = ValueCache(), CACHE_BYTES // 2
+    refs = {key: ValueRef(column=f"value/{key}/1", bytes=size) for key in "abc"}
+    for key in "abc":
+        cache.put(key, refs[key], key * 3, keep={"a", key})
+    assert (cache.get("a", refs["a"]), cache.get("b", refs["b"]), cache.get("c", refs["c"])) == ("aaa", None, "ccc")
+    assert cache.get("a", ValueRef(column="value/a/2", bytes=size)) is None, "a key stored again is a new value"
+
+
+def test_context_limits_come_from_the_environment():
+    assert context_limits({}) == ContextLimits(inline_bytes=64 * 1024, max_bytes=64 * 1024 * 1024)
+    assert context_limits({"DRIFT_CONTEXT_INLINE_BYTES": "10", "DRIFT_CONTEXT_MAX_BYTES": "20"}).max_bytes == 20

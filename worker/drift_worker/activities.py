@@ -21,27 +21,35 @@ from drift.run_contract import RunEvent, run_events_channel
 from drift.storage.hbase import HBaseStore
 
 from . import http_client, secret_access
+from .activity_api import HTTP_REQUEST, LOAD_GRAPH, LOAD_VALUE, PERSIST_PROGRESS, STORE_VALUE, RunActivities
+from .context_values import ContextLimits
 from .egress import EgressPolicy
 from .graph import PinnedGraph
-from .messages import HttpRequest, LoadGraph, ProgressUpdate
+from .messages import ContextValue, HttpRequest, HttpResult, LoadGraph, LoadValue, ProgressUpdate, StoreValue
 
 log = logging.getLogger(__name__)
 
 
-class DriftActivities:
-    """Activities bound to the worker's clients (one instance per worker process)."""
+class DriftActivities(RunActivities):
+    """The activities, bound to the worker's clients (one instance per worker process)."""
 
     def __init__(
-        self, cache: DefinitionCache, store: HBaseStore, core: k8s.CoreV1Api | None, egress: EgressPolicy
+        self,
+        cache: DefinitionCache,
+        store: HBaseStore,
+        core: k8s.CoreV1Api | None,
+        egress: EgressPolicy,
+        limits: ContextLimits | None = None,
     ) -> None:
         self.cache = cache
+        self.limits = limits or ContextLimits()
         self.store = store
         self.core = core
         self.egress = egress
         self.http = httpx.AsyncClient(follow_redirects=False)
         self.channel = run_events_channel(store.settings.table_prefix)
 
-    @activity.defn(name="drift.load_graph")
+    @activity.defn(name=LOAD_GRAPH)
     async def load_graph(self, request: LoadGraph) -> PinnedGraph:
         """The workflow version and every node-definition version it pins, through the cache."""
         workflow = await self.cache.version(
@@ -53,22 +61,22 @@ class DriftActivities:
                 type="WORKFLOW_VERSION_NOT_FOUND", non_retryable=True,
             )  # fmt: skip
         definitions = {}
-        for name, version in workflow.node_versions.items():
+        for node_name, (name, version) in workflow.pinned_nodes().items():
             node = await self.cache.version("node", f"{request.namespace}/{name}_{version}")
             if node is None:
                 raise ApplicationError(f"NodeDefinition {name} version {version} is not in HBase",
                                        type="NODE_VERSION_NOT_FOUND", non_retryable=True)  # fmt: skip
-            definitions[name] = node
-        return PinnedGraph.build(workflow, definitions)
+            definitions[node_name] = node
+        return PinnedGraph.build(workflow, definitions, self.limits)
 
-    @activity.defn(name="drift.http_request")
-    async def http_request(self, request: HttpRequest) -> dict:
+    @activity.defn(name=HTTP_REQUEST)
+    async def http_request(self, request: HttpRequest) -> HttpResult:
         """One attempt of an http node (Temporal retries it under the node's policy)."""
         attempt = activity.info().attempt
         await http_client.check_egress(request.url, self.egress, attempt)
         secrets = await self._secret_headers(request, attempt)
         result = await http_client.send(self.http, request, secrets, attempt)
-        return {**result, "attempt": attempt}
+        return HttpResult(**result, attempt=attempt)
 
     async def _secret_headers(self, request: HttpRequest, attempt: int) -> dict[str, str]:
         """Header values read from Secrets now: never logged, persisted or returned."""
@@ -96,7 +104,7 @@ class DriftActivities:
             values[header.name] = base64.b64decode(data).decode()
         return values
 
-    @activity.defn(name="drift.persist_progress")
+    @activity.defn(name=PERSIST_PROGRESS)
     async def persist_progress(self, update: ProgressUpdate) -> None:
         """Write the context to HBase (idempotent by sequence), then publish the snapshot (best effort)."""
         began = time.perf_counter()
@@ -114,6 +122,26 @@ class DriftActivities:
             await self.cache.redis.client.publish(self.channel, event.model_dump_json())
         except Exception as exc:  # noqa: BLE001 - the operator's resync covers a lost event
             log.warning("run event not published (%s); the operator will resync", exc)
+
+    @activity.defn(name=STORE_VALUE)
+    async def store_value(self, request: StoreValue) -> None:
+        """Keep a large context value in the run's context row (write-once: its column is new)."""
+        body = json.dumps(request.value, separators=(",", ":")).encode()
+        try:
+            await self.store.put_context_value(request.workflow_id, request.column, body)
+        except BackendUnavailable as exc:
+            raise ApplicationError(str(exc), type="HBASE_UNAVAILABLE") from None
+
+    @activity.defn(name=LOAD_VALUE)
+    async def load_value(self, request: LoadValue) -> ContextValue:
+        """Read a large context value back."""
+        try:
+            body = await self.store.get_context_value(request.workflow_id, request.column)
+        except BackendUnavailable as exc:
+            raise ApplicationError(str(exc), type="HBASE_UNAVAILABLE") from None
+        if body is None:
+            raise ApplicationError(f"context value {request.column} is not in HBase", type="CONTEXT_VALUE_NOT_FOUND")
+        return ContextValue(value=json.loads(body))
 
     async def close(self) -> None:
         await self.http.aclose()

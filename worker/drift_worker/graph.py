@@ -10,6 +10,8 @@ from drift.models.nodes import Choice, TypedBlocks
 from drift.models.workflow import WorkflowNode, WorkflowSpec
 from drift.stored_definition import StoredDefinition
 
+from .context_values import ContextLimits
+
 
 class ResolvedNode(TypedBlocks):
     """A workflow node with its definition merged in: the graph's edges plus one type and its block."""
@@ -37,7 +39,7 @@ def _resolve(node: WorkflowNode, definitions: dict[str, StoredDefinition]) -> Re
     if node.ref is None:
         blocks = node.model_dump(exclude={"name", "ref", "next", "on_error", "choices", "default"})
         return ResolvedNode(**blocks, **edges)
-    stored = definitions[node.ref.name]
+    stored = definitions[node.name]
     spec = stored.node_spec()
     blocks = spec.model_dump(exclude={"description"})
     # A ref node's own output/retry/timeout (given next to `ref` in the workflow) win over the definition's.
@@ -58,10 +60,13 @@ class PinnedGraph(BaseModel):
     on_failure: str | None
     input_schema: dict[str, Any] | None
     nodes: dict[str, ResolvedNode]
+    limits: ContextLimits = ContextLimits()
 
     @classmethod
-    def build(cls, workflow: StoredDefinition, definitions: dict[str, StoredDefinition]) -> PinnedGraph:
-        """Resolve `workflow` with the node definitions its version pinned (keyed by definition name)."""
+    def build(
+        cls, workflow: StoredDefinition, definitions: dict[str, StoredDefinition], limits: ContextLimits | None = None
+    ) -> PinnedGraph:
+        """Resolve `workflow` with the node definitions its version pinned, keyed by workflow node name."""
         spec: WorkflowSpec = workflow.workflow_spec()
         return cls(
             workflow_name=workflow.name,
@@ -70,4 +75,5 @@ class PinnedGraph(BaseModel):
             on_failure=spec.on_failure,
             input_schema=spec.input_schema,
             nodes={node.name: _resolve(node, definitions) for node in spec.nodes},
+            limits=limits or ContextLimits(),
         )

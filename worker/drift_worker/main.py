@@ -21,6 +21,7 @@ from drift.storage.hbase import HBaseStore
 from drift.temporal_client import connect
 
 from .activities import DriftActivities
+from .context_values import ContextLimits
 from .egress import DEFAULT_DENY, EgressPolicy, parse_cidrs
 from .workflow import DriftRunWorkflow
 
@@ -35,6 +36,15 @@ def egress_policy(env: Mapping[str, str]) -> EgressPolicy:
     """DRIFT_EGRESS_DENY_CIDRS adds to the default denials; DRIFT_EGRESS_ALLOW_CIDRS makes exceptions."""
     deny = parse_cidrs(",".join([*DEFAULT_DENY, env.get("DRIFT_EGRESS_DENY_CIDRS", "")]))
     return EgressPolicy(deny=deny, allow=parse_cidrs(env.get("DRIFT_EGRESS_ALLOW_CIDRS", "")))
+
+
+def context_limits(env: Mapping[str, str]) -> ContextLimits:
+    """DRIFT_CONTEXT_INLINE_BYTES (default 64 KiB) and DRIFT_CONTEXT_MAX_BYTES (default 64 MiB)."""
+    default = ContextLimits()
+    return ContextLimits(
+        inline_bytes=int(env.get("DRIFT_CONTEXT_INLINE_BYTES", default.inline_bytes)),
+        max_bytes=int(env.get("DRIFT_CONTEXT_MAX_BYTES", default.max_bytes)),
+    )
 
 
 def kubernetes_core() -> k8s.CoreV1Api | None:
@@ -56,7 +66,13 @@ def new_worker(temporal: Client, task_queue: str, activities: DriftActivities) -
         temporal,
         task_queue=task_queue,
         workflows=[DriftRunWorkflow],
-        activities=[activities.load_graph, activities.http_request, activities.persist_progress],
+        activities=[
+            activities.load_graph,
+            activities.http_request,
+            activities.persist_progress,
+            activities.store_value,
+            activities.load_value,
+        ],
         max_concurrent_activities=200,
         max_concurrent_local_activities=200,
         workflow_runner=SandboxedWorkflowRunner(restrictions=SANDBOX),
@@ -71,7 +87,7 @@ async def run_worker(env: Mapping[str, str]) -> None:
     await cache.start()
     temporal_config = temporal_settings(env)
     temporal = await connect(temporal_config)
-    activities = DriftActivities(cache, store, kubernetes_core(), egress_policy(env))
+    activities = DriftActivities(cache, store, kubernetes_core(), egress_policy(env), context_limits(env))
     worker = new_worker(temporal, temporal_config.task_queue, activities)
 
     def live() -> str | None:

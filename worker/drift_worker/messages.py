@@ -36,6 +36,40 @@ class HttpRequest(_Message):
     timeout_seconds: float = 30.0
 
 
+class HttpResult(_Message):
+    """What an http node's attempt got: the node's result `{status, headers, body}`, and which attempt it was."""
+
+    status: int
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Any = None
+    attempt: int = 1
+
+    def node_result(self) -> dict[str, Any]:
+        """The result as expressions see it (`result.status`, `result.headers`, `result.body`)."""
+        return self.model_dump(exclude={"attempt"})
+
+
+class StoreValue(_Message):
+    """A large context value to keep in the run's context row, in its own column."""
+
+    workflow_id: str
+    column: str
+    value: Any
+
+
+class LoadValue(_Message):
+    """Which stored context value to read back."""
+
+    workflow_id: str
+    column: str
+
+
+class ContextValue(_Message):
+    """A stored context value, read back."""
+
+    value: Any
+
+
 class ProgressUpdate(_Message):
     """The context after a node and the snapshot the operator shows: persisted, then published."""
 

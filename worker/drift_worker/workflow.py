@@ -34,8 +34,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from drift.validation import DefinitionInvalid, validate_input
 
+    from .activity_api import RunActivities
+    from .context_values import ValueCache, ValueRef, json_size, named_keys
     from .graph import PinnedGraph, ResolvedNode
-    from .messages import HttpRequest, LoadGraph, ProgressUpdate
+    from .messages import HttpRequest, LoadGraph, LoadValue, ProgressUpdate, StoreValue
     from .nodes import HANDLERS, NodeFailed, Outcome
     from .nodes.base import NO_RESULT, evaluate
 
@@ -48,11 +50,17 @@ MAX_PERSISTS_IN_FLIGHT = 32
 OUTPUT_KEY = "_output"
 """Context key of the run's output (node names cannot start with `_`)."""
 DEFAULT_NODE_TIMEOUT_SECONDS = 300
+RESUMES_REMEMBERED = 50
+"""Accepted resume indexes a run keeps (and carries across continue-as-new): the last ones accepted."""
+RESUME_ONCE = "resume-once-across-runs"
+"""Patch: a resume index accepted before (also before a continue-as-new) is answered, not applied again."""
+CONTEXT_VALUES = "large-context-values-in-hbase"
+"""Patch: a context value over the inline limit is stored in HBase and referenced; the context is bounded."""
 LOCAL = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)),
 }
-"""Options of the local activities (graph loading, progress persisting): retried until they succeed."""
+"""Options of Drift's own activities (graph, progress, context values): retried until they succeed."""
 
 
 class CarriedState(BaseModel):
@@ -68,6 +76,8 @@ class CarriedState(BaseModel):
     accepted: list[int]
     error: RunError | None
     started_at: datetime
+    externalized: dict[str, ValueRef] = {}
+    """Context keys whose value is stored in HBase (the context holds a placeholder)."""
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -88,6 +98,8 @@ class DriftRunWorkflow:
         self.accepted: list[int] = carried.accepted if carried else []
         self.error: RunError | None = carried.error if carried else None
         self.started_at: datetime = carried.started_at if carried else workflow.now()
+        self.externalized: dict[str, ValueRef] = carried.externalized if carried else {}
+        self.values = ValueCache()
         self.waiting: WaitingFor | None = None
         self.persisting: list[Any] = []
         self.last = RunSnapshot(phase="Running", started_at=self.started_at, sequence=self.sequence)
@@ -100,7 +112,11 @@ class DriftRunWorkflow:
 
     def scope(self, **extra: Any) -> dict[str, Any]:
         error = self.error.model_dump(mode="json") if self.error else None
-        return {"input": self.start.input, "context": self.context, "error": error, "result": None, **extra}
+        context = self.context
+        if self.externalized:  # the stored values the node names are cached (`_load_named`): read them
+            loaded = {key: self.values.get(key, ref) for key, ref in self.externalized.items()}
+            context = {**context, **{key: value for key, value in loaded.items() if value is not None}}
+        return {"input": self.start.input, "context": context, "error": error, "result": None, **extra}
 
     def now(self) -> datetime:
         return workflow.now()
@@ -108,8 +124,8 @@ class DriftRunWorkflow:
     async def call_http(self, request: HttpRequest, node: ResolvedNode) -> tuple[dict[str, Any], int]:
         policy = node.retry or NodeRetryPolicy()
         try:
-            result = await workflow.execute_activity(
-                "drift.http_request", request, result_type=dict,
+            result = await workflow.execute_activity_method(
+                RunActivities.http_request, request,
                 start_to_close_timeout=timedelta(seconds=node.timeout_seconds or DEFAULT_NODE_TIMEOUT_SECONDS),
                 retry_policy=RetryPolicy(
                     initial_interval=timedelta(seconds=policy.initial_interval_seconds),
@@ -120,8 +136,7 @@ class DriftRunWorkflow:
             )  # fmt: skip
         except ActivityError as exc:
             raise _node_failure(exc, policy.max_attempts) from None
-        attempts = result.pop("attempt", 1)
-        return result, attempts
+        return result.node_result(), result.attempt
 
     async def sleep(self, seconds: float) -> None:
         await workflow.sleep(seconds)
@@ -157,8 +172,10 @@ class DriftRunWorkflow:
         problem = self._resume_problem(request)
         if problem:
             raise ApplicationError(problem, type="ResumeRejected")
+        if workflow.patched(RESUME_ONCE) and self._accepted_before(request.index):
+            return "accepted"
         self.pending.setdefault(request.node, []).append(request.input)
-        self.accepted = [*self.accepted, request.index][-MAX_STATUS_NODES:]
+        self.accepted = [*self.accepted, request.index][-RESUMES_REMEMBERED:]
         return "accepted"
 
     @resume.validator
@@ -166,6 +183,16 @@ class DriftRunWorkflow:
         """Refuse bad input before it enters history (once the graph is known)."""
         if self.graph is not None and (problem := self._resume_problem(request)):
             raise ValueError(problem)
+
+    def _accepted_before(self, index: int) -> bool:
+        """Whether `spec.resume[index]` was accepted already, in this run or one it continued from.
+
+        Temporal de-duplicates update ids within one run only. `accepted` holds the last indexes accepted;
+        the operator delivers entries in order, so an index below all of them was settled (accepted, or
+        refused, which its validation does again) before they were delivered.
+        """
+        full = len(self.accepted) >= RESUMES_REMEMBERED
+        return index in self.accepted or (full and index < min(self.accepted))
 
     def _resume_problem(self, request: ResumeRequest) -> str | None:
         assert self.graph is not None
@@ -186,11 +213,11 @@ class DriftRunWorkflow:
     @workflow.run
     async def run(self, start: RunStart) -> RunSnapshot:
         if self.graph is None:
-            self.graph = await workflow.execute_local_activity(
-                "drift.load_graph",
+            self.graph = await workflow.execute_local_activity_method(
+                RunActivities.load_graph,
                 LoadGraph(namespace=start.namespace, workflow_name=start.workflow_name,
                           workflow_version=start.workflow_version),
-                result_type=PinnedGraph, **LOCAL,
+                **LOCAL,
             )  # fmt: skip
             self.current = self.graph.start_at  # the first node's own persist publishes the first snapshot
         try:
@@ -215,8 +242,9 @@ class DriftRunWorkflow:
                 await self._persist("Running")
             executed += 1
             try:
+                await self._load_named(node)
                 outcome = await HANDLERS[node.type](node, self)
-                self._store(node, outcome)
+                await self._store(node, outcome)
             except NodeFailed as failed:
                 execution = self._record(node, "Failed", began, failed.attempts, f"{failed.code}: {failed.message}")
                 error = RunError(node=node.name, code=failed.code, message=failed.message)
@@ -237,14 +265,69 @@ class DriftRunWorkflow:
             self.current = outcome.next
             await self._persist("Running", completed=execution, began=began, settle=False)
 
-    def _store(self, node: ResolvedNode, outcome: Outcome) -> None:
+    async def _store(self, node: ResolvedNode, outcome: Outcome) -> None:
         """Put the node's output (after its output expression) and direct updates into the context."""
+        updates = dict(outcome.updates)
         if outcome.result is not NO_RESULT:
             value = outcome.result
             if node.output and node.output.expression:
                 value = evaluate(node.output.expression, self.scope(result=value), "output.expression")
-            self.context[node.output_key] = value
-        self.context.update(outcome.updates)
+            updates = {node.output_key: value, **updates}
+        assert self.graph is not None
+        inline = self.graph.limits.inline_bytes
+        large = {key: size for key, value in updates.items() if (size := json_size(value)) > inline}
+        stored: set[str] = set()
+        if large and workflow.patched(CONTEXT_VALUES):
+            stored = await self._externalize(updates, large)
+        for key in updates.keys() - stored:
+            self.externalized.pop(key, None)
+        self.context.update(updates)
+
+    async def _externalize(self, updates: dict[str, Any], large: dict[str, int]) -> set[str]:
+        """Store the `large` values of `updates` in HBase and put placeholders in their place; their keys.
+
+        Raises ContextTooLarge (a node failure: onError and onFailure apply) if the context would outgrow the
+        run's limit; the context is then left as it was.
+        """
+        assert self.graph is not None
+        kept = sum(self._size(key) for key in self.context if key not in updates)
+        total = kept + sum(large.get(key) or json_size(value) for key, value in updates.items())
+        limit = self.graph.limits.max_bytes
+        if total > limit:
+            raise NodeFailed(
+                "ContextTooLarge", f"the context would hold {total} bytes, over the run's limit of {limit} bytes"
+            )
+        execution_id = workflow.info().workflow_id
+        for key, size in large.items():
+            ref = ValueRef(column=f"value/{key}/{self.sequence}", bytes=size)
+            await workflow.execute_local_activity_method(
+                RunActivities.store_value,
+                StoreValue(workflow_id=execution_id, column=ref.column, value=updates[key]),
+                **LOCAL,
+            )
+            self.values.put(key, ref, updates[key], keep=set(large))
+            self.externalized[key] = ref
+            updates[key] = ref.placeholder(execution_id)
+        return set(large)
+
+    def _size(self, key: str) -> int:
+        ref = self.externalized.get(key)
+        return ref.bytes if ref else json_size(self.context[key])
+
+    async def _load_named(self, node: ResolvedNode) -> None:
+        """Cache the stored values the node's expressions name, so `scope()` gives them (see context_values)."""
+        if not self.externalized:
+            return
+        named = named_keys(node.model_dump_json(), list(self.externalized))
+        for key in named:
+            ref = self.externalized[key]
+            if self.values.get(key, ref) is None:
+                loaded = await workflow.execute_activity_method(
+                    RunActivities.load_value,
+                    LoadValue(workflow_id=workflow.info().workflow_id, column=ref.column),
+                    **LOCAL,
+                )
+                self.values.put(key, ref, loaded.value, keep=set(named))
 
     def _record(
         self, node: ResolvedNode, phase: str, began: datetime, attempts: int, message: str | None = None
@@ -264,7 +347,7 @@ class DriftRunWorkflow:
         return CarriedState(
             graph=self.graph, context=self.context, current=self.current, sequence=self.sequence,
             nodes_completed=self.nodes_completed, history=self.history, pending=self.pending,
-            accepted=self.accepted, error=self.error, started_at=self.started_at,
+            accepted=self.accepted, error=self.error, started_at=self.started_at, externalized=self.externalized,
         ).model_dump(mode="json")  # fmt: skip
 
     async def _settle(self) -> None:
@@ -299,7 +382,7 @@ class DriftRunWorkflow:
             snapshot=self.last, completed=completed,
             duration_seconds=(workflow.now() - began).total_seconds() if began else 0.0,
         )  # fmt: skip
-        self.persisting.append(workflow.start_local_activity("drift.persist_progress", update, **LOCAL))
+        self.persisting.append(workflow.start_local_activity_method(RunActivities.persist_progress, update, **LOCAL))
         if settle or len(self.persisting) >= MAX_PERSISTS_IN_FLIGHT:
             await self._settle()
         return self.last
