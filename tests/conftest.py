@@ -77,8 +77,8 @@ class DriftProcess:
         self.env = {**env, **settings, "DRIFT_METRICS_PORT": str(self.port)}
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30) -> None:
-        """Start it and wait for /healthz."""
+    def start(self, timeout: float = 90) -> None:
+        """Start it and wait for /healthz (a minute and more when other stacks load the machine)."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", self.module], env=self.env, stdout=log, stderr=subprocess.STDOUT
@@ -92,9 +92,7 @@ class DriftProcess:
                         return
             except OSError:
                 pass
-            if time.monotonic() > deadline:
-                self.stop()  # leave no process behind
-                pytest.fail(f"{self.module} did not become healthy in {timeout} s; see {self.log_path}")
+            assert time.monotonic() < deadline, f"{self.module} did not become healthy; see {self.log_path}"
             time.sleep(0.2)
 
     def stop(self) -> None:
