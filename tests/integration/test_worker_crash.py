@@ -42,21 +42,24 @@ async def test_a_killed_worker_loses_nothing_and_repeats_no_http_call(crash_setu
         {"name": "done", "type": "success", "success": {"output": "context.fetch.body.id"}},
     ]}  # fmt: skip
     first = DriftProcess("drift_worker.main", {**os.environ, **env}, tmp_path / "first.log")
-    await asyncio.to_thread(first.start)  # the echo server shares this event loop
-    handle = await drift.start(await drift.publish_workflow("crash", spec))
-    for _ in range(300):  # the http call is done once its result is persisted
-        stored = await drift.store.get_context(handle.id)
-        if stored is not None and "fetch" in json.loads(stored):
-            break
-        await asyncio.sleep(0.1)
-    else:
-        pytest.fail("the http node never completed")
-    first.kill()
+    try:
+        await asyncio.to_thread(first.start)  # the echo server shares this event loop
+        handle = await drift.start(await drift.publish_workflow("crash", spec))
+        for _ in range(300):  # the http call is done once its result is persisted
+            stored = await drift.store.get_context(handle.id)
+            if stored is not None and "fetch" in json.loads(stored):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail("the http node never completed")
+        first.kill()
+    finally:
+        await asyncio.to_thread(first.stop)  # never left behind, whatever failed
     assert server.calls["order"] == 1
 
     second = DriftProcess("drift_worker.main", {**os.environ, **env}, tmp_path / "second.log")
-    await asyncio.to_thread(second.start)
     try:
+        await asyncio.to_thread(second.start)
         result = await asyncio.wait_for(handle.result(), 60)
     finally:
         await asyncio.to_thread(second.stop)
