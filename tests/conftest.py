@@ -77,7 +77,7 @@ class DriftProcess:
         self.env = {**env, **settings, "DRIFT_METRICS_PORT": str(self.port)}
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, timeout: float = 90) -> None:
         """Start it and wait for /healthz."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
@@ -92,7 +92,9 @@ class DriftProcess:
                         return
             except OSError:
                 pass
-            assert time.monotonic() < deadline, f"{self.module} did not become healthy; see {self.log_path}"
+            if time.monotonic() > deadline:
+                self.kill()  # never leave it running behind a failed fixture
+                pytest.fail(f"{self.module} did not become healthy; see {self.log_path}")
             time.sleep(0.2)
 
     def stop(self) -> None:

@@ -20,10 +20,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from drift.conditions import READY, RECONCILING, STALLED, SUCCEEDED, Desired, set_conditions, timestamp
+from drift.conditions import (
+    READY,
+    RECONCILING,
+    STALLED,
+    SUCCEEDED,
+    Desired,
+    parse_timestamp,
+    set_conditions,
+    timestamp,
+)
 from drift.models.run import FINAL_PHASES, MAX_STATUS_NODES, Phase
 from drift.run_contract import RunSnapshot
 
@@ -127,12 +136,6 @@ def _time(value: datetime | None) -> str | None:
     return timestamp(value) if value else None
 
 
-def _parse(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-
-
 def run_status(
     observed: Observed, previous: Mapping[str, Any], generation: int | None, now: datetime
 ) -> dict[str, Any]:
@@ -152,14 +155,14 @@ def run_status(
         }
     elif final:
         patch |= {"currentNode": None, "waitingFor": None}
-    started_at = (snapshot.started_at if snapshot else None) or _parse(previous.get("startedAt"))
+    started_at = (snapshot.started_at if snapshot else None) or parse_timestamp(previous.get("startedAt"))
     if started_at:
         patch["startedAt"] = _time(started_at)
     if final:
         finished_at = (
             (snapshot.finished_at if snapshot else None)
             or observed.closed_at
-            or _parse(previous.get("finishedAt"))
+            or parse_timestamp(previous.get("finishedAt"))
             or now
         )
         patch["finishedAt"] = _time(finished_at)

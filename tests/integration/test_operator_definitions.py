@@ -121,8 +121,9 @@ def test_identical_reapply_and_restart_write_nothing(drift_operator, namespace):
 
 def test_a_workflow_applied_before_its_nodes_becomes_ready_when_they_arrive(drift_operator, namespace):
     apply(namespace, REFUND_APPROVAL)
-    stalled = wait_for(namespace, "workflow", "refund-approval", lambda o: condition(o, "Stalled").get("status"))
-    assert condition(stalled, "Stalled")["status"] == "True"
+    stalled = wait_for(
+        namespace, "workflow", "refund-approval", lambda o: condition(o, "Stalled").get("status") == "True"
+    )
     assert condition(stalled, "Ready")["reason"] == "UnknownNodeRef"
     assert 'node "fetch-order"' in condition(stalled, "Ready")["message"]
     assert condition(stalled, "Reconciling")["status"] == "False"
