@@ -5,9 +5,10 @@ NodeDefinition version re-triggers the Workflows of its namespace that reference
 Ready yet), which then get a new version themselves; a new Workflow version re-triggers its Pending runs.
 
 Deleting a definition withdraws its latest pointer (its versions stay, so pinned runs go on); a deleted
-NodeDefinition re-triggers the Workflows following it, which then report `UnknownNodeRef`. The delete
-handlers have no finalizer (a stopped operator must not block deletes): what is deleted while the operator
-is down is caught at its start (`housekeeping.withdraw_orphaned_pointers`).
+NodeDefinition re-triggers the Workflows following it, which then report `UnknownNodeRef`. Definitions
+carry no finalizer (a stopped operator must not block deletes): the handlers follow the watch's DELETED
+events, and what was deleted while the operator was down is caught at its start
+(`housekeeping.withdraw_orphaned_pointers`).
 """
 
 from __future__ import annotations
@@ -230,7 +231,12 @@ async def reconcile_workflow(
         await _trigger(memo, WORKFLOW_RUN.plural, namespace, pending_runs.get((namespace, name)), cause)
 
 
-@kopf.on.delete(GROUP, VERSION, NODE_DEFINITION.plural, optional=True)
+def deleted(type: str, **_: Any) -> bool:
+    """kopf filter: the watch event says the object is gone."""
+    return type == "DELETED"
+
+
+@kopf.on.event(GROUP, VERSION, NODE_DEFINITION.plural, when=deleted)
 async def delete_node_definition(
     *, name: str, namespace: str, uid: str, memo: Services, workflows_by_node: kopf.Index, **_: Any
 ) -> None:
@@ -240,7 +246,7 @@ async def delete_node_definition(
     await _trigger(memo, WORKFLOW.plural, namespace, workflows_by_node.get((namespace, name)), cause)
 
 
-@kopf.on.delete(GROUP, VERSION, WORKFLOW.plural, optional=True)
+@kopf.on.event(GROUP, VERSION, WORKFLOW.plural, when=deleted)
 async def delete_workflow(*, name: str, namespace: str, memo: Services, **_: Any) -> None:
     """Withdraw its latest pointer: new runs naming it wait (WorkflowNotFound); runs in flight go on."""
     await withdraw(memo, WORKFLOW, namespace, name)
