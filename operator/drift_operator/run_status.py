@@ -4,7 +4,7 @@ Phases, reasons and conditions (Tekton style, API.md's table):
 
 | phase | reasons | Succeeded | Ready | Reconciling | Stalled |
 |---|---|---|---|---|---|
-| Pending | `Starting`, `WorkflowNotFound` | Unknown | False | True | False |
+| Pending | `Starting`, `WorkflowNotFound`, `WorkflowNotReady`, `HBaseUnavailable`, ... | Unknown | False | True | False |
 | Running | `Running` | Unknown | False | True | False |
 | Waiting | `WaitingForInput` | Unknown | False | True | False |
 | Succeeded | `Succeeded` | True | True | False | False |
@@ -61,7 +61,8 @@ class Observed:
     detail: str | None = None
     """Why it is blocked or failed (WorkflowNotFound, InvalidInput, a FAILED execution's failure)."""
     blocked: str | None = None
-    """Reason the run cannot start: WorkflowNotFound (stays Pending) or InvalidInput (Failed)."""
+    """Reason the run cannot start: InvalidInput (Failed), else it stays Pending (WorkflowNotFound,
+    WorkflowNotReady, a backend's `...Unavailable`)."""
     notice: str | None = None
     """A message that takes precedence for this write (e.g. a refused resume entry)."""
 
