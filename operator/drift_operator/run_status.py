@@ -4,7 +4,7 @@ Phases, reasons and conditions (Tekton style, API.md's table):
 
 | phase | reasons | Succeeded | Ready | Reconciling | Stalled |
 |---|---|---|---|---|---|
-| Pending | `Starting`, `WorkflowNotFound`, `WorkflowNotReady`, `HBaseUnavailable`, ... | Unknown | False | True | False |
+| Pending | `Starting`, `WorkflowNotFound`, `WorkflowNotReady`, `*Unavailable` | Unknown | False | True | False |
 | Running | `Running` | Unknown | False | True | False |
 | Waiting | `WaitingForInput` | Unknown | False | True | False |
 | Succeeded | `Succeeded` | True | True | False | False |
