@@ -38,6 +38,13 @@ def timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_timestamp(value: Any) -> datetime | None:
+    """A Kubernetes time (RFC 3339) as an aware datetime; None for anything else."""
+    if not isinstance(value, str):
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
 def set_conditions(
     existing: Sequence[Mapping[str, Any]] | None,
     desired: Iterable[Desired],

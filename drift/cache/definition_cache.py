@@ -5,6 +5,10 @@ A writer stores the version (write-once), moves the HBase pointer, then SETs the
 and PUBLISHes it; every reader drops its in-process pointer on the message. A reader keeps pointers
 in-process only while its subscription is live (messages missed during an outage cannot go unnoticed),
 and never caches a pointer fetched while an invalidation arrived.
+
+Deleting a definition withdraws its pointer: HBase's row is deleted and Redis holds `WITHDRAWN` (with the
+TTL) instead of deleting the key, so a reader that fetched the old pointer from HBase just before cannot
+put it back (its fill is NX); the announcement drops every reader's in-process copy.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from .lru import TtlLru
 from .redis_tier import RedisTier
 
 log = logging.getLogger(__name__)
+WITHDRAWN = b"-"
+"""Redis value of a withdrawn pointer: readers answer "no latest version" and never fill over it."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,8 @@ class DefinitionCache:
         epoch = self._epoch
         value, reached = await self.redis.get(pointer_key)
         CACHE_REQUESTS.labels("redis", kind, "hit" if value else "miss" if reached else "error").inc()
+        if value == WITHDRAWN:
+            return None
         version = value.decode() if value else None
         if version is None:
             version = await self.store.get_latest(kind, ref)
@@ -131,11 +139,20 @@ class DefinitionCache:
         await self.announce(definition.kind, definition.ref, definition.version)
         return written
 
-    async def announce(self, kind: DefinitionKind, ref: str, version: str) -> None:
-        """Tell every reader that `ref`'s latest version is `version` (Redis SET + PUBLISH)."""
+    async def withdraw(self, kind: DefinitionKind, ref: str) -> None:
+        """The definition was deleted: remove its latest pointer everywhere; its versions stay (pinned runs).
+
+        Idempotent. Raises BackendUnavailable naming HBase or Redis.
+        """
+        await self.store.delete_latest(kind, ref)
+        await self.announce(kind, ref, None)
+
+    async def announce(self, kind: DefinitionKind, ref: str, version: str | None) -> None:
+        """Tell every reader that `ref`'s latest version is `version`, None: withdrawn (Redis SET + PUBLISH)."""
         message = json.dumps({"kind": kind, "ref": ref, "version": version}).encode()
         pointer_key = self._pointer.format(kind=kind, ref=ref)
-        await self.redis.announce(pointer_key, version.encode(), self.settings.redis_ttl_seconds, self.channel, message)
+        value = version.encode() if version else WITHDRAWN
+        await self.redis.announce(pointer_key, value, self.settings.redis_ttl_seconds, self.channel, message)
         CACHE_INVALIDATIONS.labels("published").inc()
         self._drop(pointer_key)
 

@@ -36,6 +36,8 @@ class WorkflowRunSpec(ApiModel):
     """Answers to instruction nodes, appended by users or tools; append-only."""
     cancel: bool = False
     """True stops the run (phase Cancelled); cannot be undone."""
+    ttl_seconds_after_finished: int | None = Field(default=None, ge=0)
+    """Delete the run this many seconds after it finished (its context stays); unset: DRIFT_RUN_TTL_SECONDS."""
 
 
 class ExecutionRef(ApiModel):

@@ -7,8 +7,11 @@ Tables (names prefixed per installation, one column family `d`):
 | `WorkflowHB` | `{namespace}/{name}_{version}` | `d:workflowData` (write-once) |
 | `NodeHB` | `{namespace}/{name}_{version}` | `d:nodeData` (write-once) |
 | `LatestHB` | `{kind}/{namespace}/{name}` | `d:version` (the latest pointer) |
-| `WorkflowContextHB` | `{workflowExecutionId}` | `d:context` (cell timestamp = node sequence) |
+| `WorkflowContextHB` | `{workflowExecutionId}` | `d:context` (cell timestamp = node sequence), `d:finishedAt` |
 | | | `d:value/{key}/{sequence}`: context values too large to travel inline (write-once) |
+
+`d:finishedAt` (RFC 3339, written by the operator when the run ends) is what context retention goes by: a
+column family TTL cannot do it, as the context cells' timestamps are node sequences, not times.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
 import happybase
@@ -37,6 +41,7 @@ DATA_COLUMNS = {"workflow": b"d:workflowData", "node": b"d:nodeData"}
 DATA_TABLES = {"workflow": "WorkflowHB", "node": "NodeHB"}
 VERSION_COLUMN = b"d:version"
 CONTEXT_COLUMN = b"d:context"
+FINISHED_COLUMN = b"d:finishedAt"
 DDL_TIMEOUT_SECONDS = 60.0
 TRANSIENT = (TTransportException, OSError, EOFError)
 """Connection-level failures: the connection is dropped and the call retried."""
@@ -163,6 +168,11 @@ class HBaseStore:
         name = self.table_name(table)
         await self._run(lambda c: c.table(name).put(row.encode(), {column: value}, timestamp=timestamp))
 
+    async def delete(self, table: str, row: str) -> None:
+        """Delete a row (no-op if absent)."""
+        name = self.table_name(table)
+        await self._run(lambda c: c.table(name).delete(row.encode()))
+
     async def scan_keys(self, table: str, prefix: str) -> list[str]:
         """Row keys starting with `prefix`, in order."""
         name = self.table_name(table)
@@ -197,6 +207,10 @@ class HBaseStore:
         """Move the latest pointer of `{namespace}/{name}`."""
         await self.put("LatestHB", f"{kind}/{ref}", VERSION_COLUMN, version.encode())
 
+    async def delete_latest(self, kind: str, ref: str) -> None:
+        """Remove the latest pointer of `{namespace}/{name}` (its versions stay)."""
+        await self.delete("LatestHB", f"{kind}/{ref}")
+
     async def get_latest(self, kind: str, ref: str) -> str | None:
         """The latest version of `{namespace}/{name}`, or None."""
         value = await self.get("LatestHB", f"{kind}/{ref}", VERSION_COLUMN)
@@ -223,6 +237,21 @@ class HBaseStore:
     async def get_context_value(self, execution_id: str, column: str) -> bytes | None:
         """A large context value of a run, or None."""
         return await self.get("WorkflowContextHB", execution_id, f"{FAMILY}:{column}".encode())
+
+    async def mark_context_finished(self, execution_id: str, finished_at: datetime) -> None:
+        """Record when a run ended, beside its context (what retention goes by)."""
+        value = finished_at.isoformat().encode()
+        await self.put("WorkflowContextHB", execution_id, FINISHED_COLUMN, value)
+
+    async def finished_contexts(self) -> list[tuple[str, datetime]]:
+        """(execution id, when it ended) of every context marked finished."""
+        name = self.table_name("WorkflowContextHB")
+
+        def scan(connection: happybase.Connection) -> list[tuple[str, datetime]]:
+            rows = connection.table(name).scan(columns=[FINISHED_COLUMN])
+            return [(key.decode(), datetime.fromisoformat(cells[FINISHED_COLUMN].decode())) for key, cells in rows]
+
+        return await self._run(scan)
 
     def close(self) -> None:
         """Close every connection and stop the threads."""

@@ -3,10 +3,18 @@
 A version is written to HBase once (content-addressed) and announced through the definition cache. A new
 NodeDefinition version re-triggers the Workflows of its namespace that reference it unpinned (or are not
 Ready yet), which then get a new version themselves; a new Workflow version re-triggers its Pending runs.
+
+Deleting a definition withdraws its latest pointer (its versions stay, so pinned runs go on); a deleted
+NodeDefinition re-triggers the Workflows following it, which then report `UnknownNodeRef`. Definitions
+carry no finalizer (a stopped operator must not block deletes): the handlers follow the watch's DELETED
+events, and what was deleted while the operator was down is caught at its start
+(`housekeeping.withdraw_orphaned_pointers`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -19,9 +27,9 @@ from drift.conditions import READY, definition_conditions, set_conditions
 from drift.errors import BackendUnavailable, VersionConflict
 from drift.metrics import RECONCILES, SYNC_SECONDS
 from drift.models.nodes import NodeDefinitionSpec
-from drift.models.resources import GROUP, NODE_DEFINITION, VERSION, WORKFLOW, WORKFLOW_RUN
+from drift.models.resources import GROUP, NODE_DEFINITION, VERSION, WORKFLOW, WORKFLOW_RUN, Kind
 from drift.models.workflow import WorkflowSpec
-from drift.stored_definition import StoredDefinition
+from drift.stored_definition import DefinitionKind, StoredDefinition
 from drift.validation import DefinitionInvalid, validate_node_definition, validate_workflow
 
 from .clients import Services
@@ -31,6 +39,9 @@ Builder = Callable[[], Awaitable[StoredDefinition]]
 TRIGGER_ANNOTATION = f"{GROUP}/trigger"
 """Patched onto an object to make kopf reconcile it again; the value says what changed."""
 MAX_BACKOFF_SECONDS = 60
+CACHE_KINDS: dict[str, DefinitionKind] = {NODE_DEFINITION.kind: "node", WORKFLOW.kind: "workflow"}
+"""The definition cache's name of each kind."""
+log = logging.getLogger(__name__)
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -40,15 +51,23 @@ def validation_message(exc: ValidationError) -> str:
     )
 
 
-def _status(body: Mapping[str, Any], ready: bool, reason: str, message: str, version: str | None) -> dict[str, Any]:
-    """The desired status of a definition (the version only when stored)."""
+def _status(
+    body: Mapping[str, Any],
+    previous: Mapping[str, Any],
+    *,
+    ready: bool,
+    reconciling: bool,
+    reason: str,
+    message: str,
+    version: str | None = None,
+) -> dict[str, Any]:
+    """The status changes for the desired conditions (the version only when stored), relative to `previous`."""
     generation = body["metadata"].get("generation")
-    previous = body.get("status") or {}
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "conditions": set_conditions(
             previous.get("conditions"),
-            definition_conditions(ready, False, reason, message),
+            definition_conditions(ready, reconciling, reason, message),
             generation,
             datetime.now(UTC),
         ),
@@ -59,29 +78,48 @@ def _status(body: Mapping[str, Any], ready: bool, reason: str, message: str, ver
 
 
 async def _sync(
-    *, kind: str, body: Mapping[str, Any], patch: kopf.Patch, retry: int, services: Services, build: Builder
+    *, kind: Kind, body: Mapping[str, Any], patch: kopf.Patch, retry: int, services: Services, build: Builder
 ) -> StoredDefinition | None:
-    """Build, store and announce a definition; one status write (kopf's patch). The definition if stored."""
+    """Build, store and announce a definition; the final status through kopf's patch. The definition if stored.
+
+    A new generation is first marked `Reconciling` (its own status write, before the slow part), so kstatus
+    and Argo CD see the change is being worked on. A failing backend keeps it Reconciling (retried), an
+    invalid definition stalls it (and an invalid Workflow's latest pointer is withdrawn).
+    """
     started = time.monotonic()
+    meta, previous = body["metadata"], body.get("status") or {}
+    if previous.get("observedGeneration") != meta.get("generation"):
+        message = f"Storing generation {meta.get('generation')}"
+        marked = _status(body, previous, ready=False, reconciling=True, reason="Reconciling", message=message)
+        updated = await services.kube.patch_status(kind.plural, meta["namespace"], meta["name"], marked)
+        previous = (updated or {}).get("status") or previous
+    reason: str | None = None
     try:
-        definition = await build()
-        await services.cache.publish(definition)
-    except ValidationError as exc:
-        status = _status(body, False, "InvalidDefinition", validation_message(exc), None)
-    except (DefinitionInvalid, VersionConflict) as exc:
-        status = _status(body, False, exc.reason, str(exc), None)
+        try:
+            definition = await build()
+            await services.cache.publish(definition)
+        except ValidationError as exc:
+            reason, message = "InvalidDefinition", validation_message(exc)
+        except (DefinitionInvalid, VersionConflict) as exc:
+            reason, message = exc.reason, str(exc)
+        if reason and kind is WORKFLOW:  # new runs start only on a Ready workflow
+            await services.cache.withdraw("workflow", f"{meta['namespace']}/{meta['name']}")
     except BackendUnavailable as exc:
-        RECONCILES.labels(kind, "retry").inc()
-        patch.status.update(_status(body, False, exc.reason, str(exc), None))
+        RECONCILES.labels(kind.kind, "retry").inc()
+        patch.status.update(_status(body, previous, ready=False, reconciling=True, reason=exc.reason, message=str(exc)))
         raise kopf.TemporaryError(str(exc), delay=min(2**retry, MAX_BACKOFF_SECONDS)) from None
-    else:
-        RECONCILES.labels(kind, "synced").inc()
-        patch.status.update(_status(body, True, "Synced", f"Version {definition.version} stored", definition.version))
-        SYNC_SECONDS.labels(kind).observe(time.monotonic() - started)
-        return definition
-    RECONCILES.labels(kind, "invalid").inc()
-    patch.status.update(status)
-    return None
+    if reason:
+        RECONCILES.labels(kind.kind, "invalid").inc()
+        patch.status.update(_status(body, previous, ready=False, reconciling=False, reason=reason, message=message))
+        return None
+    RECONCILES.labels(kind.kind, "synced").inc()
+    message = f"Version {definition.version} stored"
+    synced = _status(
+        body, previous, ready=True, reconciling=False, reason="Synced", message=message, version=definition.version
+    )
+    patch.status.update(synced)
+    SYNC_SECONDS.labels(kind.kind).observe(time.monotonic() - started)
+    return definition
 
 
 # Indexes ----------------------------------------------------------------------------------------------
@@ -101,6 +139,20 @@ def pending_runs(namespace: str, name: str, spec: Mapping[str, Any], status: Map
     if status.get("phase") not in (None, "Pending"):
         return None
     return {(namespace, (spec.get("workflowRef") or {}).get("name")): name}
+
+
+async def withdraw(services: Services, kind: Kind, namespace: str, name: str) -> None:
+    """Withdraw a deleted definition's latest pointer; while a backend fails, retry as long as it stays deleted."""
+    delay = 1.0
+    while True:
+        try:
+            return await services.cache.withdraw(CACHE_KINDS[kind.kind], f"{namespace}/{name}")
+        except BackendUnavailable as exc:
+            log.warning("%s %s/%s: pointer not withdrawn yet (%s), retrying", kind.kind, namespace, name, exc)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+        if await services.kube.get(kind.plural, namespace, name) is not None:
+            return  # applied again: its own reconcile moves the pointer
 
 
 async def _trigger(services: Services, plural: str, namespace: str, names: Any, cause: str) -> None:
@@ -133,7 +185,7 @@ async def reconcile_node_definition(
         validate_node_definition(model)
         return StoredDefinition.build("node", namespace, name, model.wire(), None)
 
-    stored = await _sync(kind="NodeDefinition", body=body, patch=patch, retry=retry, services=memo, build=build)
+    stored = await _sync(kind=NODE_DEFINITION, body=body, patch=patch, retry=retry, services=memo, build=build)
     if stored and stored.version != (body.get("status") or {}).get("version"):
         cause = f"{name}@{stored.version}"
         await _trigger(memo, WORKFLOW.plural, namespace, workflows_by_node.get((namespace, name)), cause)
@@ -170,7 +222,28 @@ async def reconcile_workflow(
         validate_workflow(model, resolved)
         return StoredDefinition.build("workflow", namespace, name, model.wire(), pins)
 
-    stored = await _sync(kind="Workflow", body=body, patch=patch, retry=retry, services=memo, build=build)
+    stored = await _sync(kind=WORKFLOW, body=body, patch=patch, retry=retry, services=memo, build=build)
     if stored:
         cause = f"{name}@{stored.version}"
         await _trigger(memo, WORKFLOW_RUN.plural, namespace, pending_runs.get((namespace, name)), cause)
+
+
+def deleted(type: str, **_: Any) -> bool:
+    """kopf filter: the watch event says the object is gone."""
+    return type == "DELETED"
+
+
+@kopf.on.event(GROUP, VERSION, NODE_DEFINITION.plural, when=deleted)
+async def delete_node_definition(
+    *, name: str, namespace: str, uid: str, memo: Services, workflows_by_node: kopf.Index, **_: Any
+) -> None:
+    """Withdraw its latest pointer; re-check the Workflows that follow it (they lose the ref)."""
+    await withdraw(memo, NODE_DEFINITION, namespace, name)
+    cause = f"{name} deleted ({uid})"
+    await _trigger(memo, WORKFLOW.plural, namespace, workflows_by_node.get((namespace, name)), cause)
+
+
+@kopf.on.event(GROUP, VERSION, WORKFLOW.plural, when=deleted)
+async def delete_workflow(*, name: str, namespace: str, memo: Services, **_: Any) -> None:
+    """Withdraw its latest pointer: new runs naming it wait (WorkflowNotFound); runs in flight go on."""
+    await withdraw(memo, WORKFLOW, namespace, name)

@@ -53,6 +53,28 @@ class Kube:
                 return None
             raise
 
+    async def names(self, plural: str, namespace: str | None) -> set[tuple[str, str]]:
+        """(namespace, name) of every object of `plural`, in `namespace` or (None) the whole cluster."""
+
+        def listed() -> dict[str, Any]:
+            if namespace:
+                return self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)
+            return self.custom.list_cluster_custom_object(GROUP, VERSION, plural)
+
+        items = (await self._run(listed))["items"]
+        return {(item["metadata"]["namespace"], item["metadata"]["name"]) for item in items}
+
+    async def delete(self, plural: str, namespace: str, name: str, uid: str) -> None:
+        """Delete the object if it is still the one with `uid` (a re-created namesake stays); gone is fine."""
+        body = kubernetes.client.V1DeleteOptions(preconditions=kubernetes.client.V1Preconditions(uid=uid))
+        try:
+            await self._run(
+                lambda: self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, body=body)
+            )
+        except ApiException as exc:
+            if exc.status not in (404, 409):
+                raise
+
     async def patch_status(
         self, plural: str, namespace: str, name: str, status: Mapping[str, Any]
     ) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ from drift.run_contract import run_events_channel
 from drift.storage.hbase import HBaseStore
 from drift.temporal_client import connect
 
-from . import definition_handlers, operator_settings, run_handlers
+from . import definition_handlers, housekeeping, operator_settings, run_handlers
 from .clients import Services
 from .kube_client import Kube
 from .run_events import RunTracker
@@ -49,12 +49,16 @@ async def run() -> None:
     store = HBaseStore(config.hbase)
     cache = DefinitionCache(store, config.redis_url, config.cache)
     kube = Kube()
-    tracker = RunTracker(kube, config.coalesce_seconds)
+    tracker = RunTracker(kube, store, config.coalesce_seconds)
     temporal = await connect(config.temporal)
     services = Services(config, cache, temporal, kube, tracker)
     await store.ensure_tables()
     await cache.start()
     subscriber = asyncio.create_task(tracker.subscribe(config.redis_url, run_events_channel(config.table_prefix)))
+    background = [subscriber]
+    if config.context_retention_days is not None:
+        background.append(asyncio.create_task(housekeeping.expire_contexts(store, config.context_retention_days)))
+    await housekeeping.withdraw_orphaned_pointers(services)
     namespaces = [config.watch_namespace] if config.watch_namespace else []
     log.info("watching %s", config.watch_namespace or "all namespaces")
     operator = asyncio.create_task(
@@ -71,7 +75,7 @@ async def run() -> None:
     try:
         await operator
     finally:
-        for task in (subscriber, operator):
+        for task in (*background, operator):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

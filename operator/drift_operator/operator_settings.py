@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from drift.cache.definition_cache import CacheSettings
 from drift.observability import DEFAULT_PORT
 from drift.settings import TemporalSettings, cache_settings, hbase_settings, redis_url, temporal_settings
 from drift.storage.hbase import HBaseSettings
+
+N = TypeVar("N", int, float)
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,12 @@ class OperatorSettings:
     """A Pending run retries resolving its workflow at least this often (besides the Workflow's trigger)."""
     update_timeout_seconds: float = 10.0
     """How long one resume delivery may wait for the worker before it is retried later."""
+    run_ttl_seconds: int | None = None
+    """DRIFT_RUN_TTL_SECONDS: delete a WorkflowRun this long after it finished, unless its spec sets
+    `ttlSecondsAfterFinished`; unset: keep finished runs."""
+    context_retention_days: float | None = None
+    """DRIFT_CONTEXT_RETENTION_DAYS: delete a finished run's context from HBase this long after it finished;
+    unset: keep every context."""
 
     @property
     def table_prefix(self) -> str:
@@ -47,4 +56,20 @@ def load(env: Mapping[str, str] = os.environ) -> OperatorSettings:
         temporal=temporal_settings(env),
         watch_namespace=env.get("DRIFT_WATCH_NAMESPACE") or None,
         metrics_port=int(env.get("DRIFT_METRICS_PORT", DEFAULT_PORT)),
+        run_ttl_seconds=_optional(env, "DRIFT_RUN_TTL_SECONDS", int),
+        context_retention_days=_optional(env, "DRIFT_CONTEXT_RETENTION_DAYS", float),
     )
+
+
+def _optional(env: Mapping[str, str], name: str, kind: type[N]) -> N | None:
+    """A non-negative number from `name`, None when unset or empty."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a valid {kind.__name__}") from None
+    if value < 0:
+        raise ValueError(f"{name}={raw!r} must not be negative")
+    return value

@@ -4,7 +4,8 @@ The worker publishes a `RunEvent` after every node. One subscription serves all 
 newest snapshot (by `sequence`) is kept and written at most once per `coalesce_seconds`, so a fast run
 costs a handful of patches per second and a waiting run costs nothing. Every status write of a run (from
 events, kopf handlers or the resync timer) goes through `RunTracker.write` under the run's lock, computed
-by the pure `run_status` from everything observed so far.
+by the pure `run_status` from everything observed so far. When a started run ends, the time is recorded
+beside its context in HBase (context retention goes by it) before the final status is written.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
+from drift.conditions import parse_timestamp
+from drift.errors import BackendUnavailable
 from drift.metrics import RUN_EVENTS, SYNC_SECONDS
 from drift.models.run import FINAL_PHASES
 from drift.run_contract import RunEvent, RunSnapshot
+from drift.storage.hbase import HBaseStore
 
 from .kube_client import Kube
 from .run_status import Observed, changes, run_status
@@ -70,8 +74,9 @@ class RunState:
 class RunTracker:
     """Unfinished runs by Temporal workflow id, and the one place their status is written."""
 
-    def __init__(self, kube: Kube, coalesce_seconds: float) -> None:
+    def __init__(self, kube: Kube, store: HBaseStore, coalesce_seconds: float) -> None:
         self.kube = kube
+        self.store = store
         self.coalesce_seconds = coalesce_seconds
         self.epoch = 0
         """Increases on every (re)subscription; 0 while never subscribed."""
@@ -112,6 +117,10 @@ class RunTracker:
         diff = changes(patch, state.status)
         if not diff:
             return
+        ending = patch["phase"] in FINAL_PHASES and state.status.get("phase") not in FINAL_PHASES
+        if ending and (state.status.get("execution") or patch.get("execution")):
+            finished = parse_timestamp(patch["finishedAt"]) or datetime.now(UTC)
+            await self.store.mark_context_finished(state.workflow_id, finished)
         updated = await self.kube.patch_status(PLURAL, state.namespace, state.name, diff)
         state.last_write = time.monotonic()
         if updated is None or updated["metadata"]["uid"] != state.uid:
@@ -159,7 +168,7 @@ class RunTracker:
                     continue
                 try:
                     await self.write(state, snapshot=snapshot)
-                except (ApiException, OSError) as exc:
+                except (ApiException, OSError, BackendUnavailable) as exc:
                     log.warning("status of %s not written (%s); retrying", state.workflow_id, exc)
                     if state.pending is None:
                         state.pending, state.pending_since = snapshot, since

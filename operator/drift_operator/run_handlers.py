@@ -4,10 +4,16 @@ Each reconcile holds the run's lock, acts on Temporal, then writes the status on
 The live state between reconciles comes from the worker's run events (run_events); a slow timer per
 unfinished run (every RESYNC_SECONDS) retries a Pending start and checks the execution on Temporal, so a
 missed event or an execution closed without one (time-out, termination) shows up within a minute.
+
+A run waits `Pending` while its Workflow has no latest version: `WorkflowNotFound`, or `WorkflowNotReady`
+when the Workflow exists but is Stalled (a Stalled Workflow's pointer is withdrawn); and (`HBaseUnavailable`,
+...) while a backend fails its start. A finished run with a TTL (its `ttlSecondsAfterFinished`, else
+DRIFT_RUN_TTL_SECONDS) is deleted that long after `status.finishedAt`; its execution and context stay.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -15,10 +21,10 @@ from typing import Any
 import kopf
 from temporalio.service import RPCError
 
-from drift.conditions import timestamp
+from drift.conditions import STALLED, parse_timestamp, timestamp
 from drift.errors import BackendUnavailable
 from drift.metrics import RECONCILES, RUNS
-from drift.models.resources import GROUP, VERSION, WORKFLOW_RUN
+from drift.models.resources import GROUP, VERSION, WORKFLOW, WORKFLOW_RUN
 from drift.models.run import FINAL_PHASES, WorkflowRunSpec
 from drift.run_contract import ResumeRequest, RunStart, workflow_id
 from drift.validation import DefinitionInvalid, validate_input
@@ -45,6 +51,14 @@ def run_phases(namespace: str, name: str, status: Mapping[str, Any], **_: Any) -
     return {status.get("phase") or "Pending": f"{namespace}/{name}"}
 
 
+@kopf.index(GROUP, VERSION, WORKFLOW.plural)
+def stalled_workflows(namespace: str, name: str, status: Mapping[str, Any], **_: Any) -> dict[Any, str] | None:
+    """(namespace, Workflow) -> its Stalled message while its spec is invalid (why new runs wait)."""
+    conditions = status.get("conditions") or ()
+    stalled = next((c for c in conditions if c.get("type") == STALLED and c.get("status") == "True"), None)
+    return {(namespace, name): stalled.get("message") or stalled.get("reason", "")} if stalled else None
+
+
 @kopf.on.startup()
 def export_run_gauge(run_phases: kopf.Index, **_: Any) -> None:
     """drift_operator_runs{phase} counts the index at scrape time."""
@@ -52,10 +66,15 @@ def export_run_gauge(run_phases: kopf.Index, **_: Any) -> None:
         RUNS.labels(phase).set_function(lambda phase=phase: len(run_phases.get(phase, ())))
 
 
-async def _start(state: RunState, spec: WorkflowRunSpec, services: Services) -> tuple[dict[str, Any], dict[str, Any]]:
+async def _start(
+    state: RunState, spec: WorkflowRunSpec, services: Services, stalled: kopf.Index
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Resolve the workflow, check the input, start the execution: (status extra, observed changes)."""
     ref = spec.workflow_ref
     stored = await services.cache.get("workflow", state.namespace, ref.name, ref.version)
+    problem = next(iter(stalled.get((state.namespace, ref.name), ())), None)
+    if stored is None and problem is not None and ref.version is None:
+        return {}, {"blocked": "WorkflowNotReady", "detail": f'Workflow "{ref.name}" is not Ready: {problem}'}
     if stored is None:
         pinned = f" version {ref.version}" if ref.version else ""
         detail = f'Workflow "{ref.name}"{pinned} not found or not Ready'
@@ -102,8 +121,11 @@ async def _deliver(
     return delivered, notice, True
 
 
-async def reconcile(body: Mapping[str, Any], services: Services, *, observe: bool) -> None:
-    """Start, steer and (with `observe`) resync one run; one status write at the end."""
+async def reconcile(body: Mapping[str, Any], services: Services, stalled: kopf.Index, *, observe: bool) -> None:
+    """Start, steer and (with `observe`) resync one run; one status write at the end.
+
+    `stalled` is the `stalled_workflows` index.
+    """
     status = body.get("status") or {}
     if status.get("phase") in FINAL_PHASES:
         return
@@ -114,7 +136,7 @@ async def reconcile(body: Mapping[str, Any], services: Services, *, observe: boo
         seen: dict[str, Any] = {}
         try:
             if not status.get("execution"):
-                extra, seen = await _start(state, spec, services)
+                extra, seen = await _start(state, spec, services, stalled)
                 if not seen.get("started"):
                     RECONCILES.labels(KIND, "pending").inc()
                     await services.runs.write(state, extra, **seen)
@@ -139,6 +161,9 @@ async def reconcile(body: Mapping[str, Any], services: Services, *, observe: boo
             delivered, notice, done = await _deliver(state, spec, delivered, services, body)
         except (BackendUnavailable, RPCError) as exc:
             RECONCILES.labels(KIND, "retry").inc()
+            if not status.get("execution"):  # not started: say why it waits (a new run has no status yet)
+                reason = exc.reason if isinstance(exc, BackendUnavailable) else "TemporalUnavailable"
+                await services.runs.write(state, blocked=reason, detail=str(exc))
             raise kopf.TemporaryError(str(exc), delay=RETRY_SECONDS) from None
         extra["resumesDelivered"] = delivered
         await services.runs.write(state, extra, notice=notice, **seen)
@@ -148,32 +173,56 @@ async def reconcile(body: Mapping[str, Any], services: Services, *, observe: boo
 
 
 @kopf.on.resume(GROUP, VERSION, WORKFLOW_RUN.plural)
-async def resume_run(body: kopf.Body, memo: Services, **_: Any) -> None:
+async def resume_run(body: kopf.Body, memo: Services, stalled_workflows: kopf.Index, **_: Any) -> None:
     """At operator start: catch up with Temporal (events may have been missed while down)."""
-    await reconcile(body, memo, observe=True)
+    await reconcile(body, memo, stalled_workflows, observe=True)
 
 
 @kopf.on.create(GROUP, VERSION, WORKFLOW_RUN.plural)
 @kopf.on.update(GROUP, VERSION, WORKFLOW_RUN.plural)
-async def reconcile_run(body: kopf.Body, memo: Services, **_: Any) -> None:
+async def reconcile_run(body: kopf.Body, memo: Services, stalled_workflows: kopf.Index, **_: Any) -> None:
     """A new run, an appended resume entry, cancel, or a trigger from its Workflow."""
-    await reconcile(body, memo, observe=False)
+    await reconcile(body, memo, stalled_workflows, observe=False)
 
 
 @kopf.timer(GROUP, VERSION, WORKFLOW_RUN.plural, interval=RESYNC_SECONDS, when=unfinished)
-async def resync_run(body: kopf.Body, memo: Services, **_: Any) -> None:
+async def resync_run(body: kopf.Body, memo: Services, stalled_workflows: kopf.Index, **_: Any) -> None:
     """The slow safety net for every unfinished run."""
-    await reconcile(body, memo, observe=True)
+    await reconcile(body, memo, stalled_workflows, observe=True)
+
+
+def _ttl_seconds(spec: Mapping[str, Any], services: Services) -> int | None:
+    ttl = spec.get("ttlSecondsAfterFinished")
+    return services.settings.run_ttl_seconds if ttl is None else ttl
+
+
+def expiring(spec: Mapping[str, Any], status: Mapping[str, Any], memo: Services, **_: Any) -> bool:
+    """kopf filter: the run has finished and a TTL applies to it."""
+    return status.get("phase") in FINAL_PHASES and _ttl_seconds(spec, memo) is not None
+
+
+@kopf.daemon(GROUP, VERSION, WORKFLOW_RUN.plural, when=expiring, cancellation_timeout=1.0)
+async def expire_run(body: kopf.Body, memo: Services, **_: Any) -> None:
+    """Delete the finished run when its TTL has passed since status.finishedAt (restarts keep the schedule)."""
+    meta, status = body["metadata"], body.get("status") or {}
+    ttl = _ttl_seconds(body["spec"], memo) or 0
+    finished = parse_timestamp(status.get("finishedAt")) or parse_timestamp(meta["creationTimestamp"])
+    if finished is not None:
+        await asyncio.sleep(max((finished - datetime.now(UTC)).total_seconds() + ttl, 0.0))
+    await memo.kube.delete(WORKFLOW_RUN.plural, meta["namespace"], meta["name"], meta["uid"])
 
 
 @kopf.on.delete(GROUP, VERSION, WORKFLOW_RUN.plural)
 async def delete_run(body: kopf.Body, memo: Services, **_: Any) -> None:
-    """Terminate a running execution (finalizer); its context stays in HBase."""
-    meta = body["metadata"]
+    """Terminate an unfinished execution (finalizer); a finished one is left alone. The context stays in HBase."""
+    meta, status = body["metadata"], body.get("status") or {}
     key = workflow_id(meta["namespace"], meta["name"], meta["uid"])
     memo.runs.forget(key)
-    if (body.get("status") or {}).get("phase") not in FINAL_PHASES:
-        try:
-            await executions.terminate(memo.temporal, key, "WorkflowRun deleted")
-        except RPCError as exc:
-            raise kopf.TemporaryError(str(exc), delay=RETRY_SECONDS) from None
+    if status.get("phase") in FINAL_PHASES:
+        return
+    try:
+        await executions.terminate(memo.temporal, key, "WorkflowRun deleted")
+        if status.get("execution"):
+            await memo.cache.store.mark_context_finished(key, datetime.now(UTC))
+    except (RPCError, BackendUnavailable) as exc:
+        raise kopf.TemporaryError(str(exc), delay=RETRY_SECONDS) from None

@@ -4,7 +4,7 @@ Phases, reasons and conditions (Tekton style, API.md's table):
 
 | phase | reasons | Succeeded | Ready | Reconciling | Stalled |
 |---|---|---|---|---|---|
-| Pending | `Starting`, `WorkflowNotFound` | Unknown | False | True | False |
+| Pending | `Starting`, `WorkflowNotFound`, `WorkflowNotReady`, `*Unavailable` | Unknown | False | True | False |
 | Running | `Running` | Unknown | False | True | False |
 | Waiting | `WaitingForInput` | Unknown | False | True | False |
 | Succeeded | `Succeeded` | True | True | False | False |
@@ -20,10 +20,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from drift.conditions import READY, RECONCILING, STALLED, SUCCEEDED, Desired, set_conditions, timestamp
+from drift.conditions import (
+    READY,
+    RECONCILING,
+    STALLED,
+    SUCCEEDED,
+    Desired,
+    parse_timestamp,
+    set_conditions,
+    timestamp,
+)
 from drift.models.run import FINAL_PHASES, MAX_STATUS_NODES, Phase
 from drift.run_contract import RunSnapshot
 
@@ -52,7 +61,8 @@ class Observed:
     detail: str | None = None
     """Why it is blocked or failed (WorkflowNotFound, InvalidInput, a FAILED execution's failure)."""
     blocked: str | None = None
-    """Reason the run cannot start: WorkflowNotFound (stays Pending) or InvalidInput (Failed)."""
+    """Reason the run cannot start: InvalidInput (Failed), else it stays Pending (WorkflowNotFound,
+    WorkflowNotReady, a backend's `...Unavailable`)."""
     notice: str | None = None
     """A message that takes precedence for this write (e.g. a refused resume entry)."""
 
@@ -127,12 +137,6 @@ def _time(value: datetime | None) -> str | None:
     return timestamp(value) if value else None
 
 
-def _parse(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-
-
 def run_status(
     observed: Observed, previous: Mapping[str, Any], generation: int | None, now: datetime
 ) -> dict[str, Any]:
@@ -152,14 +156,14 @@ def run_status(
         }
     elif final:
         patch |= {"currentNode": None, "waitingFor": None}
-    started_at = (snapshot.started_at if snapshot else None) or _parse(previous.get("startedAt"))
+    started_at = (snapshot.started_at if snapshot else None) or parse_timestamp(previous.get("startedAt"))
     if started_at:
         patch["startedAt"] = _time(started_at)
     if final:
         finished_at = (
             (snapshot.finished_at if snapshot else None)
             or observed.closed_at
-            or _parse(previous.get("finishedAt"))
+            or parse_timestamp(previous.get("finishedAt"))
             or now
         )
         patch["finishedAt"] = _time(finished_at)

@@ -84,10 +84,14 @@ DEFINITION_CASES = [
         id="stalled",
     ),
     pytest.param(
-        definition(condition("Stalled", "True", "HBaseUnavailable", "connection refused"), NOT_READY),
-        "Degraded",
+        definition(
+            condition("Ready", "False", "HBaseUnavailable", "connection refused"),
+            condition("Reconciling", "True", "HBaseUnavailable", "connection refused"),
+            condition("Stalled", "False", "HBaseUnavailable", "connection refused"),
+        ),
+        "Progressing",
         "HBaseUnavailable: connection refused",
-        id="stalled-backend",
+        id="backend-outage-is-retried-not-degraded",
     ),
     pytest.param(definition(READY, STALLED), "Degraded", "InvalidDefinition", id="stalled-wins-over-ready"),
     pytest.param(

@@ -109,6 +109,31 @@ async def test_contexts_keep_the_highest_sequence(store):
     assert await store.get_context(execution) == b'{"n": 3}'
 
 
+async def test_a_withdrawn_pointer_is_gone_everywhere_and_no_reader_puts_it_back(store, cache):
+    node = _node(f"n-{uuid.uuid4().hex[:6]}")
+    await cache.publish(node)
+    other = DefinitionCache(store, redis_url(), cache_settings())  # another process, serving from memory
+    await other.start()
+    await asyncio.wait_for(other.subscribed.wait(), 10)
+    try:
+        assert await other.get("node", "support", node.name) == node
+        stale = await store.get_latest("node", node.ref)  # a reader that read HBase just before the delete...
+        await cache.withdraw("node", node.ref)
+        pointer_key = f"{store.settings.table_prefix}latest:node:{node.ref}"
+        await cache.redis.fill(pointer_key, stale.encode(), 300, only_if_absent=True)  # ...cannot put it back
+        assert await store.get_latest("node", node.ref) is None
+        assert await cache.get("node", "support", node.name) is None
+        deadline = time.monotonic() + 2
+        while await other.get("node", "support", node.name) is not None:
+            assert time.monotonic() < deadline, "the other reader kept its in-process pointer"
+            await asyncio.sleep(0.05)
+        assert await cache.get("node", "support", node.name, node.version) == node, "versions stay (pinned runs)"
+        await cache.publish(node)  # applied again
+        assert await other.get("node", "support", node.name) == node
+    finally:
+        await other.close()
+
+
 async def test_a_pointer_update_reaches_another_process_within_a_second(prefix, cache):
     name = f"n-{uuid.uuid4().hex[:6]}"
     first, second = _node(name), _node(name, "2 + 2")

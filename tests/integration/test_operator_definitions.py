@@ -23,6 +23,7 @@ from drift.run_contract import RunEvent, RunSnapshot, run_events_channel
 from drift.settings import hbase_settings
 from drift.storage.hbase import HBaseStore
 from tests.conftest import REPO_ROOT, kubectl, stack_command
+from tests.kstatus_check import compute as kstatus
 
 pytestmark = pytest.mark.stack
 
@@ -121,8 +122,9 @@ def test_identical_reapply_and_restart_write_nothing(drift_operator, namespace):
 
 def test_a_workflow_applied_before_its_nodes_becomes_ready_when_they_arrive(drift_operator, namespace):
     apply(namespace, REFUND_APPROVAL)
-    stalled = wait_for(namespace, "workflow", "refund-approval", lambda o: condition(o, "Stalled").get("status"))
-    assert condition(stalled, "Stalled")["status"] == "True"
+    stalled = wait_for(
+        namespace, "workflow", "refund-approval", lambda o: condition(o, "Stalled").get("status") == "True"
+    )
     assert condition(stalled, "Ready")["reason"] == "UnknownNodeRef"
     assert 'node "fetch-order"' in condition(stalled, "Ready")["message"]
     assert condition(stalled, "Reconciling")["status"] == "False"
@@ -231,21 +233,31 @@ def test_run_events_reach_the_status_within_a_second_and_stale_ones_are_ignored(
     assert 'drift_operator_reconciles_total{kind="Workflow",result="synced"}' in drift_operator.metrics()
 
 
+RUN_REASONS = {"redis": "WorkflowNotFound", "hbase": "HBaseUnavailable"}
+"""Why a run of a missing workflow waits during the outage (without Redis, reads fall back to HBase)."""
+
+
 @pytest.mark.parametrize(("service", "reason"), [("redis", "RedisUnavailable"), ("hbase", "HBaseUnavailable")])
 def test_a_backend_outage_is_reported_and_retried_until_it_is_back(
     drift_operator, namespace, stack_env, service, reason
 ):
     stack_command(stack_env, "down", service)
     try:
-        apply(namespace, FETCH_ORDER)
-        stalled = wait_for(namespace, "nodedefinition", "fetch-order",
-                           lambda obj: condition(obj, "Ready").get("reason") == reason, timeout=60)  # fmt: skip
-        assert condition(stalled, "Ready")["status"] == "False"
-        assert service.lower() in condition(stalled, "Ready")["message"].lower()
-        assert not (
-            condition(stalled, "Reconciling").get("status") == condition(stalled, "Stalled").get("status") == "True"
-        )
+        apply(namespace, FETCH_ORDER, ISSUE_REFUND, REFUND_APPROVAL, _run("orphan", "missing", {}))
+        for kind, name in (("nodedefinition", "fetch-order"), ("workflow", "refund-approval")):
+            waiting = wait_for(namespace, kind, name,
+                               lambda obj: condition(obj, "Ready").get("reason") == reason, timeout=60)  # fmt: skip
+            assert condition(waiting, "Ready")["status"] == "False"
+            assert service.lower() in condition(waiting, "Ready")["message"].lower()
+            assert condition(waiting, "Reconciling")["status"] == "True", "retried: reconciling, not stalled"
+            assert condition(waiting, "Stalled")["status"] == "False"
+        expected = RUN_REASONS[service]
+        run = wait_for(namespace, "workflowrun", "orphan",
+                       lambda obj: condition(obj, "Succeeded").get("reason") == expected, timeout=60)  # fmt: skip
+        assert run["status"]["phase"] == "Pending"
+        listed = kubectl("get", "nodedefinitions,workflows,workflowruns", "-n", namespace, "-o", "json").stdout
+        assert {status for status, _ in kstatus(listed).values()} == {"InProgress"}
         assert drift_operator.process.poll() is None, "an outage never crashes the operator"
     finally:
         stack_command(stack_env, "up", service)
-    wait_for(namespace, "nodedefinition", "fetch-order", ready, timeout=90)
+    wait_for(namespace, "workflow", "refund-approval", ready, timeout=90)

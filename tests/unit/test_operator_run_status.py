@@ -33,6 +33,8 @@ FAILED = _snapshot(phase="Failed", error=RunError(node="fetch", code="HTTP_404",
     [
         pytest.param(Observed(), "Pending", "Starting", id="nothing yet"),
         pytest.param(Observed(blocked="WorkflowNotFound"), "Pending", "WorkflowNotFound", id="workflow missing"),
+        pytest.param(Observed(blocked="WorkflowNotReady"), "Pending", "WorkflowNotReady", id="workflow stalled"),
+        pytest.param(Observed(blocked="HBaseUnavailable"), "Pending", "HBaseUnavailable", id="backend down"),
         pytest.param(Observed(blocked="InvalidInput"), "Failed", "InvalidInput", id="bad input"),
         pytest.param(Observed(started=True), "Running", "Running", id="started, no snapshot"),
         pytest.param(Observed(started=True, snapshot=WAITING), "Waiting", "WaitingForInput", id="waiting"),
