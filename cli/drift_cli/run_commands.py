@@ -19,7 +19,6 @@ from . import rendering as out
 from .cli_errors import EXIT_FAILED, CliError
 from .kube_access import RUNS, WORKFLOWS, Cluster
 from .manifest_files import read_document
-from .timeline import full_timeline
 
 POLL_SECONDS = 1.0
 REFUSAL = "refused: "
@@ -133,6 +132,8 @@ def describe_data(cluster: Cluster, name: str, history: bool | None) -> dict[str
         if not execution.get("workflowId"):
             note = "no Temporal execution yet"
         else:
+            from .timeline import full_timeline  # noqa: PLC0415 - Temporal's SDK and the worker load only here
+
             try:
                 nodes = full_timeline(execution["workflowId"], execution.get("runId"))
                 source = "temporal"
