@@ -172,7 +172,8 @@ def test_describe_rebuilds_older_nodes_from_the_temporal_history(namespace):
         "apiVersion": "drift.dev/v1alpha1", "kind": "Workflow", "metadata": {"name": "counter", "namespace": namespace},
         "spec": {"startAt": "init", "nodes": [
             {"name": "init", "type": "processor", "processor": {"set": {"count": "0"}}, "next": "step"},
-            {"name": "step", "type": "processor", "processor": {"set": {"count": "context.count + 1"}}, "next": "check"},
+            {"name": "step", "type": "processor", "processor": {"set": {"count": "context.count + 1"}},
+             "next": "check"},
             {"name": "check", "type": "branch", "choices": [{"when": "context.count < 30", "next": "step"}],
              "default": "done"},
             {"name": "done", "type": "success", "success": {"output": "context.count"}},
