@@ -77,8 +77,8 @@ class DriftProcess:
         self.env = {**env, **settings, "DRIFT_METRICS_PORT": str(self.port)}
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30) -> None:
-        """Start it and wait for /healthz."""
+    def start(self, timeout: float = 90) -> None:
+        """Start it and wait for /healthz (a loaded 2-core machine can take a while); kill it if it never answers."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", self.module], env=self.env, stdout=log, stderr=subprocess.STDOUT
@@ -92,7 +92,9 @@ class DriftProcess:
                         return
             except OSError:
                 pass
-            assert time.monotonic() < deadline, f"{self.module} did not become healthy; see {self.log_path}"
+            if time.monotonic() > deadline:
+                self.kill()  # a fixture that fails to start gets no teardown: leave no process behind
+                pytest.fail(f"{self.module} did not become healthy within {timeout:g}s; see {self.log_path}")
             time.sleep(0.2)
 
     def stop(self) -> None:
