@@ -49,7 +49,9 @@ class _Collector(Interceptor):
                 if input.activity == PERSIST_ACTIVITY and input.args:
                     update = input.args[0]
                     if isinstance(update, ProgressUpdate) and update.completed is not None:
-                        collector.nodes.append(update.completed.model_dump(mode="json", by_alias=True))
+                        collector.nodes.append(
+                            update.completed.model_dump(mode="json", by_alias=True, exclude_none=True)
+                        )
                 return super().start_local_activity(input)
 
         class Inbound(WorkflowInboundInterceptor):
