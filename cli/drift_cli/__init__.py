@@ -1,0 +1,1 @@
+"""`kubectl drift`: the everyday command line of Drift (runs, resume, validate, graph, node test, simulate)."""

@@ -1,0 +1,104 @@
+"""`node test`: run one NodeDefinition on its own, against the real services it calls.
+
+The node runs through the worker's handler for its type; an http node's request goes through the worker's
+own code (`drift_worker.http_client`: egress policy, Secrets that opt in, size limit, failure codes) under
+the node's retry policy. The result is what a run would store in its context, or the failure it would
+record (`code: message`, attempts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from drift.models.run import RunError
+from drift_worker import http_client
+from drift_worker.graph import PinnedGraph, ResolvedNode
+from drift_worker.messages import HttpRequest
+
+from .direct_http import egress_policy, secret_headers, with_retries
+from .interpreter_step import step
+
+
+class _WouldWait(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class DirectRuntime:
+    """The Runtime protocol doing the real thing now: http for real, no timers, no waiting for people."""
+
+    def __init__(self, namespace: str, run_input: dict[str, Any], context: dict[str, Any], core: Callable[[], Any]):
+        self._namespace = namespace
+        self.input = run_input
+        self.context = dict(context)
+        self.error: RunError | None = None
+        self.core = core
+        self.egress = egress_policy(dict(os.environ))
+        self.waited = 0.0
+
+    @property
+    def namespace(self) -> str:
+        return self._namespace
+
+    def scope(self, **extra: Any) -> dict[str, Any]:
+        error = self.error.model_dump(mode="json") if self.error else None
+        return {"input": self.input, "context": self.context, "error": error, "result": None, **extra}
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        self.waited += seconds  # a wait node is reported, not waited out
+
+    async def _retry_pause(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def call_http(self, request: HttpRequest, node: ResolvedNode) -> tuple[dict[str, Any], int]:
+        async with httpx.AsyncClient(follow_redirects=False) as client:
+
+            async def attempt(number: int) -> dict[str, Any]:
+                await http_client.check_egress(request.url, self.egress, number)
+                secrets = await secret_headers(self.core() if request.headers_from else None, request, number)
+                return await http_client.send(client, request, secrets, number)
+
+            return await with_retries(node, attempt, self._retry_pause)
+
+    async def wait_for_input(self, node: ResolvedNode, message: str) -> dict[str, Any] | None:
+        raise _WouldWait(message)
+
+
+async def run_node(
+    node: ResolvedNode, namespace: str, run_input: dict[str, Any], context: dict[str, Any], core: Callable[[], Any]
+) -> dict[str, Any]:
+    """The node's outcome as JSON-ready data: phase, attempts, the context entry or the error."""
+    graph = PinnedGraph(workflow_name=f"node-test-{node.name}", workflow_version="0" * 12, start_at=node.name,
+                        on_failure=None, input_schema=None, nodes={node.name: node})  # fmt: skip
+    runtime = DirectRuntime(namespace, run_input, context, core)
+    result: dict[str, Any] = {"node": node.name, "type": node.type}
+    began = datetime.now(UTC)
+    try:
+        done = await step(graph, node, runtime)
+    except _WouldWait as waiting:
+        options = node.instruction.options if node.instruction else []
+        return {**result, "phase": "Waiting", "message": waiting.message, "options": options}
+    result["seconds"] = round((datetime.now(UTC) - began).total_seconds(), 3)
+    result.update(phase=done.phase, attempts=done.attempts)
+    if done.phase == "Failed":
+        assert done.error is not None
+        result["error"] = {"code": done.error.code, "message": done.error.message}
+        return result
+    updates = {key: value for key, value in runtime.context.items() if context.get(key) != value}
+    result["context"] = updates
+    if done.end:
+        result["run"] = {"phase": done.end, "output": done.output, "message": done.end_message,
+                         "error": done.error.model_dump(mode="json") if done.error else None}  # fmt: skip
+    if runtime.waited:
+        result["wouldWaitSeconds"] = runtime.waited
+    return result

@@ -1,0 +1,102 @@
+"""A run's whole node timeline, from its Temporal history, through Drift's own interpreter.
+
+The status keeps the last 50 node executions. The rest is recovered by replaying the run's history (every
+execution of its continue-as-new chain) with the worker's `DriftRunWorkflow` and Temporal's Replayer: the
+interpreter runs again deterministically, activities are not called, and every node execution it records
+is seen where it hands it to the progress persist (`ProgressUpdate.completed`). No table is scanned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from temporalio.client import Client, WorkflowHistory
+from temporalio.service import RPCError
+from temporalio.worker import (
+    Interceptor,
+    Replayer,
+    StartLocalActivityInput,
+    UnsandboxedWorkflowRunner,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+    WorkflowOutboundInterceptor,
+)
+
+from drift.settings import temporal_settings
+from drift.temporal_client import connect
+from drift_worker.messages import ProgressUpdate
+from drift_worker.workflow import DriftRunWorkflow
+
+from .cli_errors import CliError
+
+PERSIST_ACTIVITY = "drift.persist_progress"
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+class _Collector(Interceptor):
+    """Sees every progress persist the replayed interpreter starts and keeps the completed node executions."""
+
+    def __init__(self) -> None:
+        self.nodes: list[dict[str, Any]] = []
+
+    def workflow_interceptor_class(self, input: WorkflowInterceptorClassInput) -> type[WorkflowInboundInterceptor]:
+        collector = self
+
+        class Outbound(WorkflowOutboundInterceptor):
+            def start_local_activity(self, input: StartLocalActivityInput):
+                if input.activity == PERSIST_ACTIVITY and input.args:
+                    update = input.args[0]
+                    if isinstance(update, ProgressUpdate) and update.completed is not None:
+                        collector.nodes.append(
+                            update.completed.model_dump(mode="json", by_alias=True, exclude_none=True)
+                        )
+                return super().start_local_activity(input)
+
+        class Inbound(WorkflowInboundInterceptor):
+            def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+                super().init(Outbound(outbound))
+
+        return Inbound
+
+
+async def _histories(client: Client, workflow_id: str, run_id: str | None) -> list[WorkflowHistory]:
+    """The histories of the run's chain of executions, first to newest."""
+    histories = []
+    while True:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        histories.append(history)
+        last = history.events[-1] if history.events else None
+        if last is None or not last.HasField("workflow_execution_continued_as_new_event_attributes"):
+            return histories
+        run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+
+
+async def _timeline(workflow_id: str, run_id: str | None) -> list[dict[str, Any]]:
+    settings = temporal_settings(os.environ)
+    try:
+        client = await asyncio.wait_for(connect(settings), CONNECT_TIMEOUT_SECONDS)
+    except (RuntimeError, TimeoutError, RPCError) as exc:
+        raise CliError(f"cannot reach Temporal at {settings.address} (DRIFT_TEMPORAL_ADDRESS): {exc}") from None
+    try:
+        histories = await _histories(client, workflow_id, run_id)
+    except RPCError as exc:
+        raise CliError(f"Temporal history of {workflow_id}: {exc.message}") from None
+    collector = _Collector()
+    replayer = Replayer(
+        workflows=[DriftRunWorkflow],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+        data_converter=client.data_converter,
+        interceptors=[collector],
+    )
+    for history in histories:
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        if result.replay_failure is not None:
+            break  # a history from an older interpreter: keep what replayed
+    return collector.nodes
+
+
+def full_timeline(workflow_id: str, run_id: str | None) -> list[dict[str, Any]]:
+    """Every node execution of the run, oldest first (camelCase, like status.nodes)."""
+    return asyncio.run(_timeline(workflow_id, run_id))
