@@ -13,6 +13,8 @@ KUBE_VERSION = "1.37.2"
 ETCD_VERSION = "3.7.3"
 """etcd server: the release line Kubernetes 1.37 is tested with."""
 HELM_VERSION = "3.21.4"
+CONTAINERD_VERSION = "2.4.2"
+"""containerd for the opt-in node (`cluster` group): the kubelet of 1.36+ supports containerd 2 only."""
 HBASE_VERSION = "2.6.1"
 """Maven Central's HBase (jars resolved by devstack/hbase/pom.xml)."""
 
@@ -47,6 +49,8 @@ class StackConfig:
     """`DRIFT_EXTERNAL_KUBECONFIG`: use that cluster (kind, or any) instead of starting an API server."""
     ready_timeout: float = 180.0
     """Seconds each service may take to become ready (HBase on a busy 2-core machine needs the most)."""
+    images_dir: Path = REPO_ROOT / ".dev" / "images"
+    """`DRIFT_IMAGES_DIR`: where `images` writes the image tarballs and `load-images` reads them."""
 
     @property
     def data_dir(self) -> Path:
@@ -90,6 +94,10 @@ PORT_VARIABLES = {
     "drift-worker-metrics": "DRIFT_WORKER_METRICS_PORT",
     "drift-operator-metrics": "DRIFT_OPERATOR_METRICS_PORT",
     "drift-samples": "DRIFT_SAMPLES_PORT",
+    "kubelet": "DRIFT_KUBELET_PORT",
+    "kubelet-healthz": "DRIFT_KUBELET_HEALTHZ_PORT",
+    "kube-scheduler": "DRIFT_KUBE_SCHEDULER_PORT",
+    "kube-controller-manager": "DRIFT_KUBE_CONTROLLER_MANAGER_PORT",
 }
 """The loopback ports of the stack and the variables that pin them (free ports by default)."""
 DEFAULT_PORTS = {"drift-samples": 18480}
@@ -109,4 +117,5 @@ def load_config(state_dir: str | os.PathLike[str] | None = None) -> StackConfig:
         pinned_ports=pinned,
         external_kubeconfig=Path(external).resolve() if external else None,
         ready_timeout=timeout,
+        images_dir=Path(os.environ.get("DRIFT_IMAGES_DIR") or REPO_ROOT / ".dev" / "images").resolve(),
     )
