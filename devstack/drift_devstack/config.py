@@ -15,6 +15,8 @@ ETCD_VERSION = "3.7.3"
 HELM_VERSION = "3.21.4"
 CONTAINERD_VERSION = "2.4.2"
 """containerd for the opt-in node (`cluster` group): the kubelet of 1.36+ supports containerd 2 only."""
+RUNC_VERSION = "1.5.2"
+"""runc for that containerd (its script/setup/runc-version)."""
 HBASE_VERSION = "2.6.1"
 """Maven Central's HBase (jars resolved by devstack/hbase/pom.xml)."""
 

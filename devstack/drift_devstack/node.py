@@ -192,7 +192,7 @@ def load_pause_image(config: StackConfig) -> None:
 
 def _containerd_config(config: StackConfig) -> Path:
     d = _dirs(config)
-    runc = toolchain.debian_command("runc", "runc")
+    runc = toolchain.runc(config)
     cri_runtime = "plugins.'io.containerd.cri.v1.runtime'"
     text = f"""version = 3
 root = '{d["root"]}'
@@ -200,7 +200,7 @@ state = '{d["state"]}'
 disabled_plugins = ['io.containerd.snapshotter.v1.btrfs', 'io.containerd.snapshotter.v1.zfs',
   'io.containerd.snapshotter.v1.devmapper', 'io.containerd.snapshotter.v1.blockfile',
   'io.containerd.snapshotter.v1.erofs', 'io.containerd.tracing.processor.v1.otlp',
-  'io.containerd.internal.v1.tracing', 'io.containerd.grpc.v1.transfer']
+  'io.containerd.internal.v1.tracing']
 
 [grpc]
   address = '{containerd_address(config)}'
@@ -214,6 +214,8 @@ disabled_plugins = ['io.containerd.snapshotter.v1.btrfs', 'io.containerd.snapsho
 [{cri_runtime}]
   enable_selinux = false
   netns_mounts_under_state_dir = true
+  # This machine's root lacks CAP_SYS_RESOURCE: no container may get an oom_score_adj below containerd's.
+  restrict_oom_score_adj = true
   [{cri_runtime}.containerd]
     default_runtime_name = 'runc'
     [{cri_runtime}.containerd.runtimes.runc]
@@ -240,7 +242,7 @@ disabled_plugins = ['io.containerd.snapshotter.v1.btrfs', 'io.containerd.snapsho
 
 def _cni_config(config: StackConfig) -> None:
     d = _dirs(config)
-    toolchain.debian_command(str(CNI_BIN_DIR / "bridge"), "containernetworking-plugins")
+    toolchain.debian_file(CNI_BIN_DIR / "bridge", "containernetworking-plugins")
     conflist = {
         "cniVersion": "1.0.0",
         "name": "drift",
@@ -381,7 +383,6 @@ def specs(config: StackConfig, ports: dict[str, int]) -> list[ProcessSpec]:
                 f"--secure-port={ports['kube-controller-manager']}",
                 f"--root-ca-file={pki / 'ca.crt'}",
                 f"--service-account-private-key-file={pki / 'sa.key'}",
-                "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller",
             ],
             ready=lambda: _https_healthz(ports["kube-controller-manager"]),
         ),
@@ -434,8 +435,8 @@ def _mounts_under(path: Path) -> list[str]:
 
 
 def _node_processes(config: StackConfig) -> list[int]:
-    """Shims and container processes of this node (containers run in the node's runc root's cgroups)."""
-    marker = f"{config.data_dir}/".encode()
+    """containerd and its shims: their command lines name the node's containerd folder (`-address ...`)."""
+    marker = f"{_dirs(config)['containerd']}/".encode()
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -482,7 +483,7 @@ def leftovers(config: StackConfig) -> list[str]:
 
 def _kill_node_processes(config: StackConfig, cgroups: list[Path]) -> None:
     """Containers (deleted through runc's state), then any shim or process left in the node's cgroups."""
-    runc = Path("/usr/sbin/runc")
+    runc = toolchain.runc(config)
     runc_root = _dirs(config)["runc"] / RUNTIME_NAMESPACE
     if runc.exists() and runc_root.exists():
         listed = subprocess.run([runc, "--root", runc_root, "list", "-q"], capture_output=True, text=True, check=False)

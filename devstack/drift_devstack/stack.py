@@ -104,7 +104,11 @@ class Stack:
                 print(f"  {name:<15} started in {time.monotonic() - began:4.1f}s", flush=True)
         except BaseException:
             for name in reversed(started):
+                if name == "containerd":
+                    node.remove_containers(self.config)
                 self.processes.stop(name, specs[name].stop_timeout)
+            if "containerd" in started:
+                node.cleanup(self.config)
             raise
 
     def down(self, names: list[str] | None = None) -> None:

@@ -16,7 +16,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .config import CONTAINERD_VERSION, ETCD_VERSION, HELM_VERSION, KUBE_VERSION, REPO_ROOT, StackConfig
+from .config import (
+    CONTAINERD_VERSION,
+    ETCD_VERSION,
+    HELM_VERSION,
+    KUBE_VERSION,
+    REPO_ROOT,
+    RUNC_VERSION,
+    StackConfig,
+)
 from .errors import StackError
 
 HBASE_POM = REPO_ROOT / "devstack" / "hbase" / "pom.xml"
@@ -51,7 +59,9 @@ def _go_env(config: StackConfig) -> dict[str, str]:
     return {**os.environ, "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
 
 
-def _go_build(config: StackConfig, name: str, go_mod: str, package: str, ldflags: str) -> Path:
+def _go_build(
+    config: StackConfig, name: str, go_mod: str, package: str, ldflags: str, *, cgo: bool = False, tags: str = ""
+) -> Path:
     """Build `package` from a throw-away wrapper module into the cache; reuse it when already there."""
     target = config.cache_dir / "bin" / name
     if target.exists():
@@ -62,10 +72,11 @@ def _go_build(config: StackConfig, name: str, go_mod: str, package: str, ldflags
     (src / "tools.go").write_text(f'//go:build tools\n\npackage tools\n\nimport _ "{package}"\n')
     log = config.cache_dir / "logs" / f"build-{name}.log"
     print(f"building {name} from the Go module proxy (once; log: {log})", flush=True)
-    env = _go_env(config)
+    env = {**_go_env(config), "CGO_ENABLED": "1" if cgo else "0"}
     _run(["go", "mod", "tidy"], f"resolving {name}", log, cwd=src, env=env)
     partial = target.with_suffix(".partial")
-    _run(["go", "build", "-o", str(partial), "-ldflags", ldflags, package], f"building {name}", log, cwd=src, env=env)
+    build = ["go", "build", "-o", str(partial), "-ldflags", ldflags, *(["-tags", tags] if tags else []), package]
+    _run(build, f"building {name}", log, cwd=src, env=env)
     partial.rename(target)
     return target
 
@@ -159,6 +170,21 @@ def containerd(config: StackConfig) -> dict[str, Path]:
     return {binary.rsplit("-v", 1)[0]: path for binary, path in built.items()}
 
 
+def runc(config: StackConfig) -> Path:
+    """runc v{RUNC_VERSION}, the version containerd v{CONTAINERD_VERSION} is tested with (Debian's 1.1 cannot
+    run the OCI specs containerd 2.4 writes); cgo for its nsenter, libseccomp for RuntimeDefault profiles."""
+    target = config.cache_dir / "bin" / f"runc-v{RUNC_VERSION}"
+    if target.exists():
+        return target
+    debian_command("gcc", "gcc")
+    debian_file(Path("/usr/include/seccomp.h"), "libseccomp-dev")
+    debian_command("pkg-config", "pkg-config")
+    module = "github.com/opencontainers/runc"
+    go_mod = f"module drift.local/runc\n\ngo 1.26.0\n\nrequire {module} v{RUNC_VERSION}\n"
+    ldflags = f"-s -w -X main.version={RUNC_VERSION}"
+    return _go_build(config, f"runc-v{RUNC_VERSION}", go_mod, module, ldflags, cgo=True, tags="seccomp")
+
+
 def kube_apiserver(config: StackConfig) -> Path:
     """kube-apiserver v{KUBE_VERSION}, reporting its real version on /version."""
     name = f"kube-apiserver-v{KUBE_VERSION}"
@@ -225,20 +251,33 @@ def hbase_lib(config: StackConfig) -> Path:
     return lib
 
 
-def debian_command(command: str, package: str) -> str:
-    """A command from one of Debian's packages, installed with apt-get when missing and allowed (root)."""
-    path = shutil.which(command)
-    if path:
-        return path
+def _apt_install(package: str) -> None:
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise StackError(f"{command} not found on PATH: install Debian's {package} package")
+        return
     print(f"installing {package} with apt-get (once)", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
     if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
         subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False)
         subprocess.run(install, env=env, capture_output=True, check=False)
-    return require_command(command, f"`apt-get install {package}` failed; install it by hand")
+
+
+def debian_command(command: str, package: str) -> str:
+    """A command from one of Debian's packages, installed with apt-get when missing and allowed (root)."""
+    path = shutil.which(command)
+    if path:
+        return path
+    _apt_install(package)
+    return require_command(command, f"install Debian's {package} package")
+
+
+def debian_file(path: Path, package: str) -> Path:
+    """A file of one of Debian's packages (a header, a plugin), installed with apt-get when missing."""
+    if not path.exists():
+        _apt_install(package)
+    if not path.exists():
+        raise StackError(f"{path} is missing: install Debian's {package} package")
+    return path
 
 
 def redis_server() -> str:
