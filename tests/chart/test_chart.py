@@ -235,7 +235,7 @@ def test_probes_and_services_use_healthz_on_the_metrics_port(values, port, compo
     main = container(deployment)
     assert main["ports"] == [{"name": "metrics", "containerPort": port, "protocol": "TCP"}]
     assert env_of(deployment)["DRIFT_METRICS_PORT"]["value"] == str(port)
-    for probe in ("livenessProbe", "readinessProbe"):
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert main[probe]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     service = one(manifests, "Service", component)
     assert service["spec"]["ports"][0]["port"] == port
