@@ -146,7 +146,7 @@ def build(config: StackConfig, out_dir: Path, tag: str | None = None) -> dict[st
     A no-op when the sources, the base and the tag are those of the tarballs already there.
     """
     toolchain.debian_command("buildah", "buildah")
-    toolchain.debian_command("runc", "runc")
+    runtime = toolchain.debian_command("runc", "runc")  # buildah would prefer crun, which refuses hybrid cgroups
     tag = tag or app_version()
     base = base_image(config)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +164,8 @@ def build(config: StackConfig, out_dir: Path, tag: str | None = None) -> dict[st
     for target in TARGETS:
         name = f"drift-{target}:{tag}"
         began = time.monotonic()
-        bud = ["bud", "--network", "host", "--format", "docker", "--target", target, "--tag", f"localhost/{name}"]
+        bud = ["bud", "--runtime", runtime, "--network", "host", "--format", "docker", "--target", target]
+        bud += ["--tag", f"localhost/{name}"]
         bud += ["--build-arg", f"PYTHON_IMAGE={base}", "--build-arg", f"VERSION={tag}"]
         if HOST_CA_BUNDLE.exists():
             bud += ["--volume", f"{HOST_CA_BUNDLE}:{HOST_CA_BUNDLE}:ro"]
