@@ -34,7 +34,10 @@ def _pod_spec_matches_the_chart(pod: dict, component: str) -> None:
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     state = pod["status"]["containerStatuses"][0]
     assert state["ready"] is True
-    assert state["restartCount"] == 0, f"{pod['metadata']['name']} restarted"
+    if state["restartCount"]:
+        name = pod["metadata"]["name"]
+        previous = kubectl("logs", "-n", cluster.RELEASE_NAMESPACE, name, "--previous", check=False)
+        pytest.fail(f"{name} restarted: {state.get('lastState')}\n{previous.stdout[-3000:]}{previous.stderr}")
 
 
 @pytest.mark.parametrize("component", ["operator", "worker"])
