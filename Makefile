@@ -11,10 +11,12 @@ BIN := $(CURDIR)/$(VENV)/bin
 DEV_DIR := $(CURDIR)/.dev
 TEST_DIR := $(CURDIR)/.dev/test
 BENCH_DIR := $(CURDIR)/.dev/bench
+CLUSTER_DIR := $(CURDIR)/.dev/cluster
+CLUSTER_TEST_DIR := $(CURDIR)/.dev/test-cluster
 STACK := $(BIN)/python -m drift_devstack
 PYTEST_ARGS ?=
 
-.PHONY: help install dev dev-up dev-down test test-up test-down bench lint crds e2e-kind
+.PHONY: help install dev dev-up dev-down test test-up test-down bench lint crds e2e-kind images cluster-up cluster-down test-cluster
 
 help:
 	@echo "make dev    run Drift on a local stack (Kubernetes API server, Temporal, Redis, HBase) until Ctrl-C"
@@ -22,6 +24,9 @@ help:
 	@echo "make bench  run the benchmarks against a local stack; writes bench/results.json"
 	@echo "make dev-up / dev-down, test-up / test-down: start or stop a stack and leave it"
 	@echo "make crds   regenerate crds/ from the pydantic models in drift/models, config/rbac/ from the chart"
+	@echo "make images build the operator and worker images here (buildah; root)"
+	@echo "make cluster-up / cluster-down: the stack plus a one-node cluster with Drift installed by Helm (root)"
+	@echo "make test-cluster   the e2e suite against Drift's pods on a fresh one-node cluster (root)"
 
 install: $(VENV)/.installed
 
@@ -91,3 +96,36 @@ crds: install
 
 e2e-kind: install
 	@tests/e2e/kind/run.sh
+
+# Opt-in, root only: the images built with buildah on a base made from Debian's packages (no Docker, no
+# registry), written to .dev/images/ as tarballs a node loads with `ctr images import`.
+images: install
+	@$(STACK) --state-dir $(DEV_DIR) images
+
+# Opt-in, root only: the stack plus a one-node cluster (containerd, kubelet, scheduler, controller-manager) in
+# .dev/cluster, the images loaded into it and the chart installed with the stack's values. One node per machine.
+cluster-up: images
+	@DRIFT_CLUSTER=1 $(STACK) --state-dir $(CLUSTER_DIR) up
+	@DRIFT_CLUSTER=1 $(STACK) --state-dir $(CLUSTER_DIR) load-images
+	@. $(CLUSTER_DIR)/env && kubectl apply --server-side --force-conflicts -f crds/ >/dev/null \
+	  && kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null \
+	  && helm upgrade --install drift charts/drift --namespace drift-system --create-namespace \
+	       --values $(CLUSTER_DIR)/drift-values.yaml --wait --timeout 8m >/dev/null
+	@echo "ready: . .dev/cluster/env && kubectl -n drift-system get pods"
+
+cluster-down:
+	@test -x $(BIN)/python || { echo "nothing to stop: no virtualenv"; exit 0; }; \
+	  DRIFT_CLUSTER=1 $(STACK) --state-dir $(CLUSTER_DIR) down
+
+# Opt-in, root only, not part of `make test`: the e2e suite with DRIFT_E2E_TARGET=cluster against the chart's
+# pods on a fresh one-node stack in .dev/test-cluster; stops it and checks nothing of it is left.
+test-cluster: images
+	@DRIFT_CLUSTER=1 $(STACK) --state-dir $(CLUSTER_TEST_DIR) down --purge
+	@DRIFT_CLUSTER=1 $(STACK) --state-dir $(CLUSTER_TEST_DIR) up
+	@set +e; DRIFT_CLUSTER=1 $(STACK) --state-dir $(CLUSTER_TEST_DIR) load-images \
+	  && (set -a; . $(CLUSTER_TEST_DIR)/env; set +a; \
+	      DRIFT_E2E_TARGET=cluster $(BIN)/pytest tests/e2e --ignore=tests/e2e/test_stack_cli.py $(PYTEST_ARGS)); \
+	  rc=$$?; \
+	  DRIFT_CLUSTER=1 $(STACK) --state-dir $(CLUSTER_TEST_DIR) down || rc=1; \
+	  DRIFT_CLUSTER=1 $(STACK) --state-dir $(CLUSTER_TEST_DIR) check-stopped || rc=1; \
+	  exit $$rc

@@ -131,9 +131,26 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+E2E_TARGET = os.environ.get("DRIFT_E2E_TARGET", "processes")
+"""`processes` (default): the operator and the worker run as local processes the fixtures start; `cluster`:
+they are the pods of the chart's release on the stack's node (`make test-cluster`, tests/e2e/cluster.py)."""
+
+
+@pytest.fixture(scope="session")
+def drift_release(stack_env, crds_installed) -> None:
+    """With DRIFT_E2E_TARGET=cluster: the chart installed with the stack's values, both Deployments Available."""
+    from tests.e2e import cluster  # noqa: PLC0415 - only the cluster target needs Helm
+
+    if not cluster.installed():
+        cluster.install(stack_env)
+
+
 @pytest.fixture(scope="module")
-def drift_operator(stack_env, crds_installed, tmp_path_factory) -> Iterator[DriftProcess]:
+def drift_operator(stack_env, crds_installed, tmp_path_factory, request) -> Iterator[DriftProcess]:
     """A running operator for the module's tests (its log: `operator.log` in the module's temp folder)."""
+    if E2E_TARGET == "cluster":
+        yield from _component(request, "operator")
+        return
     process = DriftProcess("drift_operator.main", stack_env, tmp_path_factory.mktemp("operator") / "operator.log")
     process.start()
     yield process
@@ -141,9 +158,24 @@ def drift_operator(stack_env, crds_installed, tmp_path_factory) -> Iterator[Drif
 
 
 @pytest.fixture(scope="module")
-def drift_worker(stack_env, tmp_path_factory) -> Iterator[DriftProcess]:
+def drift_worker(stack_env, tmp_path_factory, request) -> Iterator[DriftProcess]:
     """A running worker on the stack's task queue and tables (its log: `worker.log` in a temp folder)."""
+    if E2E_TARGET == "cluster":
+        yield from _component(request, "worker")
+        return
     process = DriftProcess("drift_worker.main", stack_env, tmp_path_factory.mktemp("worker") / "worker.log")
     process.start()
     yield process
     process.stop()
+
+
+def _component(request: pytest.FixtureRequest, name: str) -> Iterator:
+    """The release's Deployment as a process-like handle; left running with its replicas after the module."""
+    from tests.e2e import cluster  # noqa: PLC0415
+
+    request.getfixturevalue("drift_release")
+    component = cluster.Component(name)
+    component.wait_available()
+    yield component
+    if len(component.pods()) != component.replicas:
+        component.start()

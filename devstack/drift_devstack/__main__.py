@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
-from . import toolchain
+from . import images, node, toolchain
 from .config import load_config
 from .errors import StackError
 from .follow import follow
@@ -35,6 +36,22 @@ def _check_stopped(stack: Stack, args: argparse.Namespace) -> None:
         print(f"stray process {pid}: {cmdline}", file=sys.stderr)
     if strays:
         raise StackError(f"{len(strays)} process(es) of the stack in {stack.config.state_dir} still run")
+    left = node.leftovers(stack.config)
+    for item in left:
+        print(f"left behind: {item}", file=sys.stderr)
+    if left:
+        raise StackError(f"the node of the stack in {stack.config.state_dir} left {len(left)} thing(s) behind")
+
+
+def _images(stack: Stack, args: argparse.Namespace) -> None:
+    images.build(stack.config, stack.config.images_dir)
+
+
+def _load_images(stack: Stack, args: argparse.Namespace) -> None:
+    for archive in sorted(stack.config.images_dir.glob("*.tar")):
+        began = time.monotonic()
+        node.import_image(stack.config, archive)
+        print(f"  loaded {archive.name} into the node in {time.monotonic() - began:.0f}s", flush=True)
 
 
 COMMANDS = {
@@ -46,6 +63,8 @@ COMMANDS = {
     "follow": lambda stack, args: follow(stack),
     "check-stopped": _check_stopped,
     "helm-path": lambda stack, args: print(toolchain.helm(stack.config)),
+    "images": _images,
+    "load-images": _load_images,
 }
 
 

@@ -13,6 +13,10 @@ KUBE_VERSION = "1.37.2"
 ETCD_VERSION = "3.7.3"
 """etcd server: the release line Kubernetes 1.37 is tested with."""
 HELM_VERSION = "3.21.4"
+CONTAINERD_VERSION = "2.4.2"
+"""containerd for the opt-in node (`cluster` group): the kubelet of 1.36+ supports containerd 2 only."""
+RUNC_VERSION = "1.5.2"
+"""runc for that containerd (its script/setup/runc-version)."""
 HBASE_VERSION = "2.6.1"
 """Maven Central's HBase (jars resolved by devstack/hbase/pom.xml)."""
 
@@ -42,11 +46,13 @@ class StackConfig:
     cache_dir: Path
     """Built binaries and fetched jars, shared by every instance and every clone (keyed by version)."""
     pinned_ports: dict[str, int] = field(default_factory=dict)
-    """Ports fixed by `DRIFT_<NAME>_PORT` variables; the others are picked free at start."""
+    """Ports fixed by `DRIFT_STACK_<NAME>_PORT` variables; the others are picked free at start."""
     external_kubeconfig: Path | None = None
     """`DRIFT_EXTERNAL_KUBECONFIG`: use that cluster (kind, or any) instead of starting an API server."""
     ready_timeout: float = 180.0
     """Seconds each service may take to become ready (HBase on a busy 2-core machine needs the most)."""
+    images_dir: Path = REPO_ROOT / ".dev" / "images"
+    """`DRIFT_IMAGES_DIR`: where `images` writes the image tarballs and `load-images` reads them."""
 
     @property
     def data_dir(self) -> Path:
@@ -90,6 +96,10 @@ PORT_VARIABLES = {
     "drift-worker-metrics": "DRIFT_STACK_WORKER_METRICS_PORT",
     "drift-operator-metrics": "DRIFT_STACK_OPERATOR_METRICS_PORT",
     "drift-samples": "DRIFT_STACK_SAMPLES_PORT",
+    "kubelet": "DRIFT_STACK_KUBELET_PORT",
+    "kubelet-healthz": "DRIFT_STACK_KUBELET_HEALTHZ_PORT",
+    "kube-scheduler": "DRIFT_STACK_KUBE_SCHEDULER_PORT",
+    "kube-controller-manager": "DRIFT_STACK_KUBE_CONTROLLER_MANAGER_PORT",
 }
 """The loopback ports of the stack and the variables that pin them (free ports by default).
 
@@ -112,4 +122,5 @@ def load_config(state_dir: str | os.PathLike[str] | None = None) -> StackConfig:
         pinned_ports=pinned,
         external_kubeconfig=Path(external).resolve() if external else None,
         ready_timeout=timeout,
+        images_dir=Path(os.environ.get("DRIFT_IMAGES_DIR") or REPO_ROOT / ".dev" / "images").resolve(),
     )

@@ -7,7 +7,7 @@ import secrets
 import subprocess
 from pathlib import Path
 
-from . import toolchain
+from . import node, toolchain
 from .config import StackConfig
 from .errors import StackError
 from .probes import https_ok, tcp_open
@@ -76,6 +76,31 @@ def _ensure_pki(pki: Path) -> None:
     _openssl("rsa", "-in", f"{p}/sa.key", "-pubout", "-out", f"{p}/sa.pub")
 
 
+def _ensure_kubelet_client_cert(pki: Path) -> None:
+    """The API server's client certificate for kubelets (logs, exec): signed by the CA, group system:masters."""
+    if (pki / "kubelet-client.crt").exists():
+        return
+    p = str(pki)
+    subject = "/O=system:masters/CN=kube-apiserver-kubelet-client"
+    key, csr = f"{p}/kubelet-client.key", f"{p}/kubelet-client.csr"
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", key, "-out", csr)
+    _openssl(
+        "x509",
+        "-req",
+        "-days",
+        "3650",
+        "-in",
+        csr,
+        "-CA",
+        f"{p}/ca.crt",
+        "-CAkey",
+        f"{p}/ca.key",
+        "-CAcreateserial",
+        "-out",
+        f"{p}/kubelet-client.crt",
+    )
+
+
 def _admin_token(pki: Path) -> str:
     path = pki / "tokens.csv"
     if not path.exists():
@@ -101,6 +126,19 @@ def write_kubeconfig(config: StackConfig, port: int, token: str) -> None:
     }
     config.kubeconfig.write_text(json.dumps(kubeconfig, indent=2) + "\n")
     config.kubeconfig.chmod(0o600)
+
+
+def _mode_flags(pki: Path) -> list[str]:
+    """envtest style: no pods, so no service-account admission; as a node's API server: pods get their
+    ServiceAccount's token mounted, and the API server reaches the kubelet (logs, exec) with a client cert."""
+    if not node.enabled():
+        return ["--disable-admission-plugins=ServiceAccount"]
+    _ensure_kubelet_client_cert(pki)
+    return [
+        f"--kubelet-client-certificate={pki / 'kubelet-client.crt'}",
+        f"--kubelet-client-key={pki / 'kubelet-client.key'}",
+        "--kubelet-preferred-address-types=InternalIP",
+    ]
 
 
 def specs(config: StackConfig, ports: dict[str, int]) -> list[ProcessSpec]:
@@ -142,12 +180,12 @@ def specs(config: StackConfig, ports: dict[str, int]) -> list[ProcessSpec]:
             "--advertise-address=127.0.0.1",
             "--service-cluster-ip-range=10.0.0.0/24",
             "--authorization-mode=RBAC",
-            "--disable-admission-plugins=ServiceAccount",
             f"--service-account-issuer=https://127.0.0.1:{api_port}",
             f"--service-account-key-file={pki / 'sa.pub'}",
             f"--service-account-signing-key-file={pki / 'sa.key'}",
             "--allow-privileged=true",
             "--endpoint-reconciler-type=none",  # a loopback advertise address has no Service endpoints
+            *_mode_flags(pki),
         ],
         ready=lambda: https_ok(api_port, "/readyz", pki / "ca.crt", token),
     )

@@ -30,6 +30,8 @@ class ProcessSpec:
     cwd: Path | None = None
     stop_timeout: float = 30.0
     """Seconds between SIGTERM and SIGKILL: HBase flushes its memstore on a clean stop."""
+    prepare: Callable[[], object] | None = None
+    """Run just before the process starts (configuration files, networks), not when the spec is built."""
 
 
 def _start_time(pid: int) -> str | None:
@@ -86,6 +88,8 @@ class ProcessManager:
         log_path = self.config.log(spec.name)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.config.run_dir.mkdir(parents=True, exist_ok=True)
+        if spec.prepare is not None:
+            spec.prepare()
         with log_path.open("ab") as log:
             try:
                 proc = subprocess.Popen(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import toolchain
+from . import node, toolchain
 from .config import StackConfig
 from .probes import command_ok, redis_pong
 from .process import ProcessSpec
@@ -61,6 +61,9 @@ def redis(config: StackConfig, ports: dict[str, int]) -> ProcessSpec:
             str(data),
             "--daemonize",
             "no",
+            # Pods of the opt-in node connect from the pod network (DNAT-ed to loopback, drift_devstack.node):
+            # protected mode would refuse them. Redis still listens on 127.0.0.1 only.
+            *(["--protected-mode", "no"] if node.enabled() else []),
         ],
         ready=lambda: redis_pong(ports["redis"]),
     )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
 import time
 from pathlib import Path
 
-from . import apps, hbase, kube, ports, services, toolchain
+from . import apps, hbase, kube, node, ports, services, toolchain
 from .config import SERVICES, StackConfig
 from .errors import StackError
 from .process import ProcessManager, ProcessSpec
@@ -23,10 +24,19 @@ SERVICE_PORTS = {
     "drift-samples": ("drift-samples",),
     "drift-worker": ("drift-worker-metrics",),
     "drift-operator": ("drift-operator-metrics",),
+    "containerd": (),
+    "kubelet": ("kubelet", "kubelet-healthz"),
+    "kube-scheduler": ("kube-scheduler",),
+    "kube-controller-manager": ("kube-controller-manager",),
 }
 """The ports each service binds (checked free before it starts)."""
 
-SERVICE_GROUPS = {"kube": ("etcd", "kube-apiserver"), "hbase": ("hbase-master", "hbase-thrift"), "apps": apps.APPS}
+SERVICE_GROUPS = {
+    "kube": ("etcd", "kube-apiserver"),
+    "hbase": ("hbase-master", "hbase-thrift"),
+    "apps": apps.APPS,
+    "cluster": node.CLUSTER_SERVICES,
+}
 """Names accepted on the command line for several services at once."""
 
 TASK_QUEUE = "drift"
@@ -44,6 +54,8 @@ class Stack:
         """The backing services started by default: all, minus the control plane when a cluster is given."""
         if self.config.external_kubeconfig:
             return tuple(s for s in SERVICES if s not in SERVICE_GROUPS["kube"])
+        if node.enabled():
+            return (*SERVICES, *node.CLUSTER_SERVICES)
         return SERVICES
 
     def known(self) -> tuple[str, ...]:
@@ -54,6 +66,8 @@ class Stack:
         """Command-line names (services or groups) to processes in start order; none means the services."""
         wanted: set[str] = set()
         for name in names or self.services():
+            if name in (*node.CLUSTER_SERVICES, "cluster") and name not in self.known():
+                raise StackError(f"{name} is part of the opt-in node: set DRIFT_CLUSTER=1 (make cluster-up does)")
             if name not in SERVICE_GROUPS and name not in self.known():
                 choices = ", ".join([*SERVICE_GROUPS, *self.known()])
                 raise StackError(f"unknown service {name!r}: choose from {choices}")
@@ -65,6 +79,8 @@ class Stack:
         specs += hbase.specs(self.config, port_map)
         if not self.config.external_kubeconfig:
             specs += kube.specs(self.config, port_map)
+            if node.enabled():
+                specs += node.specs(self.config, port_map)
         specs += apps.specs(self.config, port_map, self._variables(port_map))
         return {spec.name: spec for spec in specs}
 
@@ -88,14 +104,23 @@ class Stack:
                 print(f"  {name:<15} started in {time.monotonic() - began:4.1f}s", flush=True)
         except BaseException:
             for name in reversed(started):
+                if name == "containerd":
+                    node.remove_containers(self.config)
                 self.processes.stop(name, specs[name].stop_timeout)
+            if "containerd" in started:
+                node.cleanup(self.config)
             raise
 
     def down(self, names: list[str] | None = None) -> None:
         """Stop in reverse start order; with no names, everything (Drift's processes too) and forget the ports."""
-        for name in reversed(self.expand(names) if names else self.known()):
+        stopping = list(reversed(self.expand(names) if names else self.known()))
+        for name in stopping:
+            if name == "containerd" and self.processes.pid(name) is not None:
+                node.remove_containers(self.config)
             if self.processes.stop(name):
                 print(f"  {name:<15} stopped", flush=True)
+        if "containerd" in stopping or (not names and node.enabled()):
+            node.cleanup(self.config)
         if not names:
             ports.release(self.config)
 
@@ -122,6 +147,7 @@ class Stack:
             "DRIFT_HBASE_PORT": str(port_map["hbase-thrift"]),
             "DRIFT_TABLE_PREFIX": TABLE_PREFIX,
             "DRIFT_STACK_DIR": str(self.config.state_dir),
+            **({"DRIFT_CLUSTER": "1", "DRIFT_NODE_HOST_IP": node.HOST_IP} if node.enabled() else {}),
         }
 
     def _write_env(self, port_map: dict[str, int]) -> None:
@@ -132,6 +158,20 @@ class Stack:
         lines.append(f'export PATH={shlex.quote(str(self.config.bin_dir))}:"$PATH"')
         self.config.env_file.parent.mkdir(parents=True, exist_ok=True)
         self.config.env_file.write_text("\n".join(lines) + "\n")
+        if node.enabled():
+            self._write_values(port_map)
+
+    def _write_values(self, port_map: dict[str, int]) -> None:
+        """`drift-values.yaml`: the chart's values for this node (JSON is YAML): the stack's services at the
+        address pods reach the host on, and the images loaded into the node, never pulled."""
+        values = {
+            "temporal": {"address": f"{node.HOST_IP}:{port_map['temporal']}"},
+            "redis": {"url": f"redis://{node.HOST_IP}:{port_map['redis']}/0"},
+            "hbase": {"host": node.HOST_IP, "port": port_map["hbase-thrift"], "tablePrefix": TABLE_PREFIX},
+            "operator": {"image": {"pullPolicy": "Never"}},
+            "worker": {"image": {"pullPolicy": "Never"}},
+        }
+        (self.config.state_dir / "drift-values.yaml").write_text(json.dumps(values, indent=2) + "\n")
 
     def _link_tools(self) -> None:
         tools = {

@@ -18,7 +18,15 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .config import ETCD_VERSION, HELM_VERSION, KUBE_VERSION, REPO_ROOT, StackConfig
+from .config import (
+    CONTAINERD_VERSION,
+    ETCD_VERSION,
+    HELM_VERSION,
+    KUBE_VERSION,
+    REPO_ROOT,
+    RUNC_VERSION,
+    StackConfig,
+)
 from .errors import StackError
 
 HBASE_POM = REPO_ROOT / "devstack" / "hbase" / "pom.xml"
@@ -64,7 +72,9 @@ def _go_env(config: StackConfig) -> dict[str, str]:
     return {**os.environ, "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
 
 
-def _go_build(config: StackConfig, name: str, go_mod: str, package: str, ldflags: str) -> Path:
+def _go_build(
+    config: StackConfig, name: str, go_mod: str, package: str, ldflags: str, *, cgo: bool = False, tags: str = ""
+) -> Path:
     """Build `package` from a throw-away wrapper module into the cache; reuse it when already there."""
     target = config.cache_dir / "bin" / name
 
@@ -75,10 +85,10 @@ def _go_build(config: StackConfig, name: str, go_mod: str, package: str, ldflags
         (src / "tools.go").write_text(f'//go:build tools\n\npackage tools\n\nimport _ "{package}"\n')
         log = config.cache_dir / "logs" / f"build-{name}.log"
         print(f"building {name} from the Go module proxy (once; log: {log})", flush=True)
-        env = _go_env(config)
+        env = {**_go_env(config), "CGO_ENABLED": "1" if cgo else "0"}
         _run(["go", "mod", "tidy"], f"resolving {name}", log, cwd=src, env=env)
         partial = target.with_suffix(".partial")
-        argv = ["go", "build", "-o", str(partial), "-ldflags", ldflags, package]
+        argv = ["go", "build", "-o", str(partial), "-ldflags", ldflags, *(["-tags", tags] if tags else []), package]
         _run(argv, f"building {name}", log, cwd=src, env=env)
         partial.rename(target)
 
@@ -110,6 +120,83 @@ def _kube_go_mod(config: StackConfig) -> str:
     return (
         f"module drift.local/kube\n\ngo 1.26.0\n\nrequire k8s.io/kubernetes v{KUBE_VERSION}\n\nreplace (\n{replaces})\n"
     )
+
+
+def _go_build_many(
+    config: StackConfig, name: str, go_mod: str, packages: dict[str, str], ldflags: str
+) -> dict[str, Path]:
+    """Build several main packages of one wrapper module in one `go build` (shared packages compile once).
+
+    `packages` maps each binary's cache name to its package; binaries already in the cache are reused.
+    """
+    targets = {binary: config.cache_dir / "bin" / binary for binary in packages}
+    if all(target.exists() for target in targets.values()):
+        return targets
+    src = config.cache_dir / "src" / name
+    src.mkdir(parents=True, exist_ok=True)
+    (src / "go.mod").write_text(go_mod)
+    imports = "".join(f'\t_ "{package}"\n' for package in packages.values())
+    (src / "tools.go").write_text(f"//go:build tools\n\npackage tools\n\nimport (\n{imports})\n")
+    log = config.cache_dir / "logs" / f"build-{name}.log"
+    print(f"building {', '.join(packages)} from the Go module proxy (once; log: {log})", flush=True)
+    env = _go_env(config)
+    _run(["go", "mod", "tidy"], f"resolving {name}", log, cwd=src, env=env)
+    out = src / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    build = ["go", "build", "-o", f"{out}/", "-ldflags", ldflags, *packages.values()]
+    _run(build, f"building {name}", log, cwd=src, env=env)
+    for binary, package in packages.items():
+        (out / package.rsplit("/", 1)[1]).rename(targets[binary])
+    return targets
+
+
+def _kube_ldflags() -> str:
+    major, minor, _ = KUBE_VERSION.split(".")
+    return "-s -w " + " ".join(
+        f"-X k8s.io/component-base/version.{key}={value}"
+        for key, value in {"gitVersion": f"v{KUBE_VERSION}", "gitMajor": major, "gitMinor": minor}.items()
+    )
+
+
+def kube_node(config: StackConfig) -> dict[str, Path]:
+    """kubelet, kube-scheduler and kube-controller-manager v{KUBE_VERSION}: what makes the API server a cluster."""
+    packages = {
+        f"{name}-v{KUBE_VERSION}": f"k8s.io/kubernetes/cmd/{name}"
+        for name in ("kubelet", "kube-scheduler", "kube-controller-manager")
+    }
+    if all((config.cache_dir / "bin" / binary).exists() for binary in packages):
+        return {binary.rsplit("-v", 1)[0]: config.cache_dir / "bin" / binary for binary in packages}
+    built = _go_build_many(config, f"kube-node-v{KUBE_VERSION}", _kube_go_mod(config), packages, _kube_ldflags())
+    return {binary.rsplit("-v", 1)[0]: path for binary, path in built.items()}
+
+
+def containerd(config: StackConfig) -> dict[str, Path]:
+    """containerd v{CONTAINERD_VERSION}, its runc shim and `ctr` (Kubernetes 1.36+ needs containerd 2)."""
+    module = "github.com/containerd/containerd/v2"
+    packages = {
+        f"{name}-v{CONTAINERD_VERSION}": f"{module}/cmd/{name}"
+        for name in ("containerd", "containerd-shim-runc-v2", "ctr")
+    }
+    go_mod = f"module drift.local/containerd\n\ngo 1.26.0\n\nrequire {module} v{CONTAINERD_VERSION}\n"
+    ldflags = f"-s -w -X {module}/version.Version=v{CONTAINERD_VERSION}"
+    built = _go_build_many(config, f"containerd-v{CONTAINERD_VERSION}", go_mod, packages, ldflags)
+    return {binary.rsplit("-v", 1)[0]: path for binary, path in built.items()}
+
+
+def runc(config: StackConfig) -> Path:
+    """runc v{RUNC_VERSION}, the version containerd v{CONTAINERD_VERSION} is tested with (Debian's 1.1 cannot
+    run the OCI specs containerd 2.4 writes); cgo for its nsenter, libseccomp for RuntimeDefault profiles."""
+    target = config.cache_dir / "bin" / f"runc-v{RUNC_VERSION}"
+    if target.exists():
+        return target
+    debian_command("gcc", "gcc")
+    debian_file(Path("/usr/include/seccomp.h"), "libseccomp-dev")
+    debian_command("pkg-config", "pkg-config")
+    module = "github.com/opencontainers/runc"
+    go_mod = f"module drift.local/runc\n\ngo 1.26.0\n\nrequire {module} v{RUNC_VERSION}\n"
+    ldflags = f"-s -w -X main.version={RUNC_VERSION}"
+    return _go_build(config, f"runc-v{RUNC_VERSION}", go_mod, module, ldflags, cgo=True, tags="seccomp")
 
 
 def kube_apiserver(config: StackConfig) -> Path:
@@ -180,17 +267,35 @@ def _fetch_hbase(config: StackConfig, lib: Path) -> None:
     partial.rename(lib)
 
 
-def redis_server() -> str:
-    """Debian's redis-server, installed with apt-get when missing and allowed (root)."""
-    path = shutil.which("redis-server")
-    if path:
-        return path
+def _apt_install(package: str) -> None:
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise StackError("redis-server not found on PATH: install Debian's redis-server package")
-    print("installing redis-server with apt-get (once)", flush=True)
+        return
+    print(f"installing {package} with apt-get (once)", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", "redis-server"]
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
     if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
         subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False)
         subprocess.run(install, env=env, capture_output=True, check=False)
-    return require_command("redis-server", "`apt-get install redis-server` failed; install it by hand")
+
+
+def debian_command(command: str, package: str) -> str:
+    """A command from one of Debian's packages, installed with apt-get when missing and allowed (root)."""
+    path = shutil.which(command)
+    if path:
+        return path
+    _apt_install(package)
+    return require_command(command, f"install Debian's {package} package")
+
+
+def debian_file(path: Path, package: str) -> Path:
+    """A file of one of Debian's packages (a header, a plugin), installed with apt-get when missing."""
+    if not path.exists():
+        _apt_install(package)
+    if not path.exists():
+        raise StackError(f"{path} is missing: install Debian's {package} package")
+    return path
+
+
+def redis_server() -> str:
+    """Debian's redis-server, installed with apt-get when missing and allowed (root)."""
+    return debian_command("redis-server", "redis-server")

@@ -130,7 +130,9 @@ class HBaseStore:
                     try:
                         connection.create_table(name, {FAMILY: {"max_versions": 1}})
                     except Exception as exc:  # a concurrent creator won: fine
-                        if "TableExistsException" not in str(exc):
+                        # The Thrift gateway answers AlreadyExists("table name already in use"); the master's
+                        # own error names TableExistsException.
+                        if type(exc).__name__ != "AlreadyExists" and "TableExistsException" not in str(exc):
                             raise
             finally:
                 connection.close()

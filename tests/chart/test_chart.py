@@ -225,7 +225,8 @@ def test_probes_and_services_use_the_metrics_port(values, port, component, reque
     main = container(deployment)
     assert main["ports"] == [{"name": "metrics", "containerPort": port, "protocol": "TCP"}]
     assert env_of(deployment)["DRIFT_METRICS_PORT"]["value"] == str(port)
-    assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    for probe in ("startupProbe", "livenessProbe"):
+        assert main[probe]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     service = one(manifests, "Service", component)
     assert service["spec"]["ports"][0]["port"] == port

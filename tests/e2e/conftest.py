@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -9,13 +10,21 @@ from collections.abc import Iterator
 import pytest
 
 from drift_devstack.samples_backend import SamplesBackend
-from tests.conftest import kubectl
+from tests.conftest import E2E_TARGET, kubectl
+
+
+class PodReachableBackend(SamplesBackend):
+    """The backend as pods reach it: the node's host address, DNAT-ed to loopback (drift_devstack.node)."""
+
+    @property
+    def url(self) -> str:
+        return f"http://{os.environ['DRIFT_NODE_HOST_IP']}:{self.server_address[1]}"
 
 
 @pytest.fixture(scope="module")
 def samples_backend() -> Iterator[SamplesBackend]:
     """The samples' backend (orders, inventory, notify) on a free loopback port, in a thread."""
-    server = SamplesBackend()
+    server = PodReachableBackend() if E2E_TARGET == "cluster" else SamplesBackend()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server

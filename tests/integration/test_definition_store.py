@@ -59,6 +59,17 @@ async def test_tables_are_created_idempotently_even_concurrently(prefix, store):
         twin.close()
 
 
+async def test_processes_starting_together_on_a_fresh_hbase_all_get_the_tables(stack_env):
+    """An operator and two workers installed together race to create the tables: none may fail."""
+    fresh = f"t{uuid.uuid4().hex[:6]}_"
+    racers = [HBaseStore(dataclasses.replace(hbase_settings(), table_prefix=fresh)) for _ in range(3)]
+    try:
+        await asyncio.gather(*(racer.ensure_tables() for racer in racers))
+    finally:
+        for racer in racers:
+            racer.close()
+
+
 async def test_versions_are_write_once(store):
     node = _node(f"n-{uuid.uuid4().hex[:6]}")
     assert await store.put_version("node", node.key, node.body()) is True

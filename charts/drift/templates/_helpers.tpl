@@ -182,6 +182,11 @@ ports:
   - name: metrics
     containerPort: {{ .root.Values.metrics.port }}
     protocol: TCP
+startupProbe:
+  httpGet:
+    path: /healthz
+    port: metrics
+  {{- toYaml $values.startupProbe | nindent 2 }}
 livenessProbe:
   httpGet:
     path: /healthz
