@@ -18,10 +18,11 @@ import httpx
 
 from drift.models.run import RunError
 from drift_worker import http_client
+from drift_worker.egress import policy_from_env
 from drift_worker.graph import PinnedGraph, ResolvedNode
 from drift_worker.messages import HttpRequest
 
-from .direct_http import egress_policy, secret_headers, with_retries
+from .direct_http import with_retries
 from .interpreter_step import step
 
 
@@ -40,7 +41,7 @@ class DirectRuntime:
         self.context = dict(context)
         self.error: RunError | None = None
         self.core = core
-        self.egress = egress_policy(dict(os.environ))
+        self.egress = policy_from_env(os.environ)
         self.waited = 0.0
 
     @property
@@ -65,7 +66,9 @@ class DirectRuntime:
 
             async def attempt(number: int) -> dict[str, Any]:
                 await http_client.check_egress(request.url, self.egress, number)
-                secrets = await secret_headers(self.core() if request.headers_from else None, request, number)
+                secrets = await http_client.secret_headers(
+                    self.core() if request.headers_from else None, request, number
+                )
                 return await http_client.send(client, request, secrets, number)
 
             return await with_retries(node, attempt, self._retry_pause)

@@ -9,9 +9,9 @@ import pytest
 from drift.stored_definition import StoredDefinition
 from drift_worker import secret_access
 from drift_worker.context_values import CACHE_BYTES, ContextLimits, ValueCache, ValueRef, named_keys
-from drift_worker.egress import EgressPolicy, parse_cidrs
+from drift_worker.egress import EgressPolicy, parse_cidrs, policy_from_env
 from drift_worker.graph import PinnedGraph, ResolvedNode
-from drift_worker.main import context_limits, egress_policy
+from drift_worker.main import context_limits
 from drift_worker.secret_access import ALLOWED_HOSTS_ANNOTATION, USABLE_LABEL
 from drift_worker.values import to_json
 
@@ -30,7 +30,7 @@ def test_default_policy_denies_link_local_and_metadata(addresses, denied):
 
 
 def test_configured_deny_and_allow_lists():
-    policy = egress_policy({"DRIFT_EGRESS_DENY_CIDRS": "10.0.0.0/8", "DRIFT_EGRESS_ALLOW_CIDRS": "10.1.0.0/16"})
+    policy = policy_from_env({"DRIFT_EGRESS_DENY_CIDRS": "10.0.0.0/8", "DRIFT_EGRESS_ALLOW_CIDRS": "10.1.0.0/16"})
     assert policy.denied(["10.2.3.4"]) == "10.2.3.4"
     assert policy.denied(["10.1.3.4"]) is None
     assert policy.denied(["169.254.169.254"]) == "169.254.169.254"

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import json
 import logging
 import time
 
 import httpx
 from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -20,7 +17,7 @@ from drift.metrics import CONTEXT_PERSIST_SECONDS, NODE_EXECUTIONS, NODE_SECONDS
 from drift.run_contract import RunEvent, run_events_channel
 from drift.storage.hbase import HBaseStore
 
-from . import http_client, secret_access
+from . import http_client
 from .activity_api import HTTP_REQUEST, LOAD_GRAPH, LOAD_VALUE, PERSIST_PROGRESS, STORE_VALUE, RunActivities
 from .context_values import ContextLimits
 from .egress import EgressPolicy
@@ -74,35 +71,9 @@ class DriftActivities(RunActivities):
         """One attempt of an http node (Temporal retries it under the node's policy)."""
         attempt = activity.info().attempt
         await http_client.check_egress(request.url, self.egress, attempt)
-        secrets = await self._secret_headers(request, attempt)
+        secrets = await http_client.secret_headers(self.core, request, attempt)
         result = await http_client.send(self.http, request, secrets, attempt)
         return HttpResult(**result, attempt=attempt)
-
-    async def _secret_headers(self, request: HttpRequest, attempt: int) -> dict[str, str]:
-        """Header values read from Secrets now: never logged, persisted or returned."""
-        values = {}
-        for header in request.headers_from:
-            ref = header.secret_key_ref
-            if self.core is None:
-                raise http_client.failure("SECRET_UNAVAILABLE", "no Kubernetes access to read Secrets",
-                                          retryable=False, attempt=attempt)  # fmt: skip
-            try:
-                secret = await asyncio.to_thread(self.core.read_namespaced_secret, ref.name, request.namespace)
-            except ApiException as exc:
-                retryable = exc.status not in (403, 404)
-                raise http_client.failure("SECRET_NOT_FOUND" if exc.status == 404 else "SECRET_UNAVAILABLE",
-                                          f"Secret {ref.name}: {exc.reason}", retryable=retryable,
-                                          attempt=attempt) from None  # fmt: skip
-            if problem := secret_access.refusal(
-                ref.name, secret.metadata.labels, secret.metadata.annotations, request.url
-            ):
-                raise http_client.failure("SECRET_NOT_ALLOWED", problem, retryable=False, attempt=attempt)
-            data = (secret.data or {}).get(ref.key)
-            if data is None:
-                raise http_client.failure("SECRET_NOT_FOUND", f"Secret {ref.name} has no key {ref.key}",
-                                          retryable=False, attempt=attempt)  # fmt: skip
-            values[header.name] = base64.b64decode(data).decode()
-        return values
 
     @activity.defn(name=PERSIST_PROGRESS)
     async def persist_progress(self, update: ProgressUpdate) -> None:

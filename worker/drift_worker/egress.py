@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -36,3 +36,9 @@ class EgressPolicy:
             if any(address in net for net in self.deny) and not any(address in net for net in self.allow):
                 return text
         return None
+
+
+def policy_from_env(env: Mapping[str, str]) -> EgressPolicy:
+    """DRIFT_EGRESS_DENY_CIDRS adds to the default denials; DRIFT_EGRESS_ALLOW_CIDRS makes exceptions."""
+    deny = parse_cidrs(",".join([*DEFAULT_DENY, env.get("DRIFT_EGRESS_DENY_CIDRS", "")]))
+    return EgressPolicy(deny=deny, allow=parse_cidrs(env.get("DRIFT_EGRESS_ALLOW_CIDRS", "")))

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import socket
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
 from temporalio.exceptions import ApplicationError
 
+from . import secret_access
 from .egress import EgressPolicy
 from .messages import HttpRequest
 
@@ -37,6 +41,33 @@ async def check_egress(url: str, policy: EgressPolicy, attempt: int) -> None:
     if refused:
         raise failure("EGRESS_DENIED", f"{parts.hostname} resolves to {refused}, which egress policy denies",
                       retryable=False, attempt=attempt)  # fmt: skip
+
+
+async def secret_headers(core: k8s.CoreV1Api | None, request: HttpRequest, attempt: int) -> dict[str, str]:
+    """Header values read from Secrets now, under the opt-in rules (secret_access): never logged or stored."""
+    values = {}
+    for header in request.headers_from:
+        ref = header.secret_key_ref
+        if core is None:
+            raise failure(
+                "SECRET_UNAVAILABLE", "no Kubernetes access to read Secrets", retryable=False, attempt=attempt
+            )
+        try:
+            secret = await asyncio.to_thread(core.read_namespaced_secret, ref.name, request.namespace)
+        except ApiException as exc:
+            code = "SECRET_NOT_FOUND" if exc.status == 404 else "SECRET_UNAVAILABLE"
+            raise failure(code, f"Secret {ref.name}: {exc.reason}", retryable=exc.status not in (403, 404),
+                          attempt=attempt) from None  # fmt: skip
+        meta = secret.metadata
+        if problem := secret_access.refusal(ref.name, meta.labels, meta.annotations, request.url):
+            raise failure("SECRET_NOT_ALLOWED", problem, retryable=False, attempt=attempt)
+        data = (secret.data or {}).get(ref.key)
+        if data is None:
+            raise failure(
+                "SECRET_NOT_FOUND", f"Secret {ref.name} has no key {ref.key}", retryable=False, attempt=attempt
+            )
+        values[header.name] = base64.b64decode(data).decode()
+    return values
 
 
 def _body(content: bytes, content_type: str) -> Any:
