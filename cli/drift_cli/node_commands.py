@@ -21,6 +21,7 @@ from drift_worker import http_client
 from drift_worker.egress import policy_from_env
 from drift_worker.graph import PinnedGraph, ResolvedNode
 from drift_worker.messages import HttpRequest
+from drift_worker.nodes.base import run_scope
 
 from .direct_http import with_retries
 from .interpreter_step import step
@@ -49,8 +50,7 @@ class DirectRuntime:
         return self._namespace
 
     def scope(self, **extra: Any) -> dict[str, Any]:
-        error = self.error.model_dump(mode="json") if self.error else None
-        return {"input": self.input, "context": self.context, "error": error, "result": None, **extra}
+        return run_scope(self.input, self.context, self.error, **extra)
 
     def now(self) -> datetime:
         return datetime.now(UTC)

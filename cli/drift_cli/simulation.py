@@ -32,6 +32,7 @@ from drift.validation import DefinitionInvalid, validate_input
 from drift_worker import http_client
 from drift_worker.graph import PinnedGraph, ResolvedNode
 from drift_worker.messages import HttpRequest
+from drift_worker.nodes.base import run_scope
 
 from .cli_errors import CliError
 from .direct_http import with_retries
@@ -111,8 +112,7 @@ class SimulatedRuntime:
         return self._namespace
 
     def scope(self, **extra: Any) -> dict[str, Any]:
-        error = self.error.model_dump(mode="json") if self.error else None
-        return {"input": self.input, "context": self.context, "error": error, "result": None, **extra}
+        return run_scope(self.input, self.context, self.error, **extra)
 
     def now(self) -> datetime:
         return self.clock

@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from .graph import PinnedGraph, ResolvedNode
     from .messages import HttpRequest, LoadGraph, LoadValue, ProgressUpdate, StoreValue
     from .nodes import HANDLERS, NodeFailed, Outcome
-    from .nodes.base import NO_RESULT, evaluate
+    from .nodes.base import NO_RESULT, evaluate, run_scope
 
 MAX_NODES_PER_RUN = 1000
 """Node executions in one Temporal run before continuing as new (about 2 history events each)."""
@@ -111,12 +111,11 @@ class DriftRunWorkflow:
         return self.start.namespace
 
     def scope(self, **extra: Any) -> dict[str, Any]:
-        error = self.error.model_dump(mode="json") if self.error else None
         context = self.context
         if self.externalized:  # the stored values the node names are cached (`_load_named`): read them
             loaded = {key: self.values.get(key, ref) for key, ref in self.externalized.items()}
             context = {**context, **{key: value for key, value in loaded.items() if value is not None}}
-        return {"input": self.start.input, "context": context, "error": error, "result": None, **extra}
+        return run_scope(self.start.input, context, self.error, **extra)
 
     def now(self) -> datetime:
         return workflow.now()

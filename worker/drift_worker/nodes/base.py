@@ -72,6 +72,14 @@ class Runtime(Protocol):
         ...
 
 
+def run_scope(
+    run_input: dict[str, Any], context: dict[str, Any], error: RunError | None, **extra: Any
+) -> dict[str, Any]:
+    """The variables a node's expressions see: `input`, `context`, `error` (in failure handling), `result`."""
+    return {"input": run_input, "context": context, "error": error.model_dump(mode="json") if error else None,
+            "result": None, **extra}  # fmt: skip
+
+
 def evaluate(source: str, variables: dict[str, Any], where: str) -> Any:
     """Evaluate an expression as JSON, turning its errors into a node failure naming the field."""
     try:
