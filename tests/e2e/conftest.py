@@ -6,10 +6,12 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 
-from drift_devstack.samples_backend import SamplesBackend
+from drift_devstack.samples_backend import DEFAULT_PORT, SamplesBackend
 from tests.conftest import E2E_TARGET, kubectl
 
 
@@ -37,3 +39,12 @@ def namespace(crds_installed) -> Iterator[str]:
     kubectl("create", "namespace", name)
     yield name
     kubectl("delete", "namespace", name, "--wait=false")
+
+
+def sample_documents(path: Path, namespace: str, backend_url: str) -> list[dict]:
+    """A config/samples file's objects, moved to `namespace` and pointed at `backend_url`."""
+    text = path.read_text().replace(f"http://127.0.0.1:{DEFAULT_PORT}", backend_url)
+    documents = [doc for doc in yaml.safe_load_all(text) if doc]
+    for doc in documents:
+        doc["metadata"]["namespace"] = namespace
+    return documents

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from drift_devstack.samples_backend import DEFAULT_PORT
 from tests.conftest import REPO_ROOT, kubectl
+from tests.e2e.conftest import sample_documents
 from tests.e2e.test_workflow_runs import apply, definitions, ready, status, wait_for
 
 pytestmark = pytest.mark.usefixtures("drift_operator", "drift_worker")
@@ -34,18 +34,10 @@ def drift(*args: str, stdin: str | None = None, env: dict[str, str] | None = Non
     return result
 
 
-def _sample_documents(path: Path, namespace: str, backend_url: str) -> list[dict]:
-    text = path.read_text().replace(f"http://127.0.0.1:{DEFAULT_PORT}", backend_url)
-    documents = [doc for doc in yaml.safe_load_all(text) if doc]
-    for doc in documents:
-        doc["metadata"]["namespace"] = namespace
-    return documents
-
-
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda path: path.stem)
 def test_simulate_takes_the_path_of_the_real_run(sample, namespace, samples_backend):
     """Each sample run, real (answered with `resume` where it waits) and simulated on the same responses."""
-    documents = _sample_documents(sample, namespace, samples_backend.url)
+    documents = sample_documents(sample, namespace, samples_backend.url)
     kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(documents))
     for run in (doc for doc in documents if doc["kind"] == "WorkflowRun"):
         name = run["metadata"]["name"]

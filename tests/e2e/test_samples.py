@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
-from drift_devstack.samples_backend import DEFAULT_PORT
 from tests.conftest import REPO_ROOT, kubectl
+from tests.e2e.conftest import sample_documents
 
 SAMPLES = sorted((REPO_ROOT / "config" / "samples").glob("*.yaml"))
 pytestmark = pytest.mark.usefixtures("drift_operator", "drift_worker")
-
-
-def _documents(path: Path, namespace: str, backend_url: str) -> list[dict]:
-    text = path.read_text().replace(f"http://127.0.0.1:{DEFAULT_PORT}", backend_url)
-    documents = [doc for doc in yaml.safe_load_all(text) if doc]
-    for doc in documents:
-        doc["metadata"]["namespace"] = namespace
-    return documents
 
 
 def test_there_are_samples_of_every_kind():
@@ -29,7 +19,7 @@ def test_there_are_samples_of_every_kind():
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda path: path.stem)
 def test_sample_reaches_its_documented_phase(sample, namespace, samples_backend):
-    documents = _documents(sample, namespace, samples_backend.url)
+    documents = sample_documents(sample, namespace, samples_backend.url)
     kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(documents))
     runs = [doc for doc in documents if doc["kind"] == "WorkflowRun"]
     assert runs, f"{sample.name} has no WorkflowRun"
