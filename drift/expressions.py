@@ -20,7 +20,9 @@ import cel
 
 from .models.common import MAX_EXPRESSION_LENGTH
 
-VARIABLES = frozenset({"input", "context", "result", "error"})
+VARIABLES = frozenset({"input", "context", "result", "error", "item", "index", "compensating"})
+"""`item` and `index` hold a map item and its position (null outside a map item); `compensating` the node a
+compensation undoes (null outside a compensation)."""
 MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 MAX_COMPREHENSION_DEPTH = 2
 MAX_ITERATIONS = 100_000

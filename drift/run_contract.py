@@ -20,7 +20,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .models.run import NodeExecution, Phase, RunError, WaitingFor
+from .models.run import (
+    ActiveNode,
+    CompensationStatus,
+    MapProgress,
+    NodeExecution,
+    Phase,
+    RunError,
+    WaitingFor,
+)
 
 WORKFLOW_TYPE = "DriftRun"
 QUERY_SNAPSHOT = "snapshot"
@@ -67,6 +75,8 @@ class ResumeRequest(_Model):
     index: int
     node: str
     input: dict[str, Any] = Field(default_factory=dict)
+    path: str | None = None
+    """The instance inside a parallel branch or map item (`spec.resume[index].path`)."""
 
 
 class RunSnapshot(_Model):
@@ -78,6 +88,10 @@ class RunSnapshot(_Model):
     current_node: str | None = None
     nodes_completed: int = 0
     waiting_for: WaitingFor | None = None
+    active: list[ActiveNode] = Field(default_factory=list)
+    waiting: list[WaitingFor] = Field(default_factory=list)
+    maps: list[MapProgress] = Field(default_factory=list)
+    compensations: list[CompensationStatus] = Field(default_factory=list)
     nodes: list[NodeExecution] = Field(default_factory=list)
     """The last 50 node executions."""
     output: Any = None

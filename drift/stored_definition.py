@@ -26,18 +26,30 @@ class StoredDefinition(BaseModel):
     """The spec in manifest (camelCase) form."""
     node_pins: dict[str, str] = Field(default_factory=dict, alias="nodePins")
     """Workflow only: workflow node name -> the version of the NodeDefinition its ref resolved to."""
+    workflow_pins: dict[str, str] = Field(default_factory=dict, alias="workflowPins")
+    """Workflow only: `type: workflow` node name -> the version of the child Workflow it runs."""
     node_versions: dict[str, str] = Field(default_factory=dict, alias="nodeVersions")
     """Workflow versions stored before `nodePins` (read, never written): NodeDefinition name -> version, one
     per definition, so two nodes referencing one definition at different versions shared one of them."""
 
     @classmethod
     def build(
-        cls, kind: DefinitionKind, namespace: str, name: str, spec: dict[str, Any], node_pins: dict[str, str] | None
+        cls,
+        kind: DefinitionKind,
+        namespace: str,
+        name: str,
+        spec: dict[str, Any],
+        node_pins: dict[str, str] | None,
+        *,
+        workflow_pins: dict[str, str] | None = None,
     ) -> StoredDefinition:
-        """A definition whose version hashes the spec and (for a workflow) the version each ref node pins."""
-        pins = dict(node_pins or {})
-        version = content_version({"spec": spec, "nodePins": pins} if kind == "workflow" else spec)
-        return cls(kind=kind, namespace=namespace, name=name, version=version, spec=spec, node_pins=pins)
+        """A definition whose version hashes the spec and (for a workflow) the version each ref node and each
+        sub-workflow node pins (`workflowPins` only when there are some: older versions keep their hash)."""
+        pins, children = dict(node_pins or {}), dict(workflow_pins or {})
+        hashed = {"spec": spec, "nodePins": pins, **({"workflowPins": children} if children else {})}
+        version = content_version(hashed if kind == "workflow" else spec)
+        return cls(kind=kind, namespace=namespace, name=name, version=version, spec=spec, node_pins=pins,
+                   workflow_pins=children)  # fmt: skip
 
     @property
     def ref(self) -> str:
@@ -52,9 +64,11 @@ class StoredDefinition(BaseModel):
     def body(self) -> bytes:
         """The canonical JSON stored in HBase and Redis (byte-identical for identical definitions).
 
-        An empty `nodePins` is left out, so the versions stored before it existed keep their exact bytes.
+        An empty `nodePins` or `workflowPins` is left out, so the versions stored before they existed keep their
+        exact bytes.
         """
-        document = self.model_dump(mode="json", by_alias=True, exclude=None if self.node_pins else {"node_pins"})
+        empty = {name for name in ("node_pins", "workflow_pins") if not getattr(self, name)}
+        document = self.model_dump(mode="json", by_alias=True, exclude=empty or None)
         return canonical_json(document).encode()
 
     @classmethod

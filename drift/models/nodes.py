@@ -7,18 +7,22 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from .base import ApiModel
-from .common import Expression, NodeName, OutputMapping, ResourceName, RetryPolicy, Template
+from .common import DefinitionRef, Expression, NodeName, OutputMapping, ResourceName, RetryPolicy, Template
 
 DEFINABLE_TYPES = ("http", "script", "processor", "instruction", "wait", "success", "failure")
 """Types a NodeDefinition may have."""
-NODE_TYPES = (*DEFINABLE_TYPES, "branch")
-"""Types an inline workflow node may have: branch only makes sense inside a graph."""
+SCOPE_TYPES = ("parallel", "map", "workflow")
+"""Inline types that run other nodes: parallel branches, map items, a sub-workflow."""
+NODE_TYPES = (*DEFINABLE_TYPES, "branch", *SCOPE_TYPES)
+"""Types an inline workflow node may have: branch and the scope types only make sense inside a graph."""
 TERMINAL_TYPES = ("success", "failure")
 BLOCK_REQUIRED = ("http", "script", "processor", "instruction", "wait", "failure")
 """Types whose block must be present (success's block is optional)."""
 
 DefinableType = Literal["http", "script", "processor", "instruction", "wait", "success", "failure"]
-NodeType = Literal["http", "script", "processor", "instruction", "wait", "success", "failure", "branch"]
+NodeType = Literal[
+    "http", "script", "processor", "instruction", "wait", "success", "failure", "branch", "parallel", "map", "workflow"
+]
 
 
 class SecretKeyRef(ApiModel):
@@ -129,6 +133,76 @@ class Choice(ApiModel):
     """CEL condition over input and context."""
     next: NodeName
     """Node to go to when the condition holds."""
+
+
+class ParallelBranch(ApiModel):
+    """One branch of a parallel node: the nodes reachable from `startAt` (its scope)."""
+
+    name: NodeName
+    """Branch name: the key of its output in the node's result, and its segment in status paths."""
+    start_at: NodeName
+    """The branch's first node."""
+
+
+class ParallelBlock(ApiModel):
+    """Runs branches concurrently and joins them."""
+
+    branches: list[ParallelBranch] = Field(min_length=2, max_length=32)
+    """The branches (at least two, names unique)."""
+    join: Literal["all", "any"] = "all"
+    """all: every branch must succeed (result: each branch's output by name); any: the first success wins."""
+    on_branch_failure: Literal["cancel", "wait"] = "cancel"
+    """join all: cancel (default) cancels the other branches at the first failure; wait lets them finish."""
+
+
+class MapBlock(ApiModel):
+    """Runs the nodes reachable from `startAt` once per item of a list, `item` and `index` in scope."""
+
+    items: Expression
+    """CEL expression giving the list."""
+    start_at: NodeName
+    """First node of the item scope."""
+    max_concurrency: int = Field(default=10, ge=1, le=1000)
+    """Items in flight at once (default 10)."""
+    tolerated_failure_count: int | None = Field(default=None, ge=0)
+    """Item failures tolerated before the node fails (default: none)."""
+    tolerated_failure_percentage: float | None = Field(default=None, ge=0, le=100)
+    """Item failures tolerated, as a percentage of the items."""
+
+    @model_validator(mode="after")
+    def _one_tolerance(self) -> MapBlock:
+        if self.tolerated_failure_count is not None and self.tolerated_failure_percentage is not None:
+            raise ValueError("give at most one of toleratedFailureCount and toleratedFailurePercentage")
+        return self
+
+
+class SubWorkflowBlock(ApiModel):
+    """Runs another Workflow as a child run, pinned when this Workflow's version is made."""
+
+    ref: DefinitionRef
+    """The Workflow to run (`version` pins one; default: its version current when this version was made)."""
+    input: dict[str, Any] = Field(default_factory=dict)
+    """The child's input; string leaves may hold {{ }} templates."""
+
+
+class ScopeBlocks(ApiModel):
+    """The blocks of the inline types that run other nodes (parallel, map, workflow)."""
+
+    parallel: ParallelBlock | None = None
+    """The parallel block (type parallel)."""
+    map: MapBlock | None = None
+    """The map block (type map)."""
+    workflow: SubWorkflowBlock | None = None
+    """The workflow block (type workflow)."""
+
+    def check_scope_blocks(self, node_type: str | None) -> None:
+        """Exactly the scope block of `node_type`, if it is a scope type."""
+        for name in SCOPE_TYPES:
+            given = getattr(self, name) is not None
+            if given and node_type != name:
+                raise ValueError(f"{name} block given but type is {node_type or 'unset (ref)'}")
+            if node_type == name and not given:
+                raise ValueError(f"type {name} needs a {name} block")
 
 
 class TypedBlocks(ApiModel):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from .common import DefinitionStatus
-from .nodes import BLOCK_REQUIRED, DEFINABLE_TYPES, NodeDefinitionSpec
+from .nodes import BLOCK_REQUIRED, DEFINABLE_TYPES, SCOPE_TYPES, NodeDefinitionSpec
 from .run import WorkflowRunSpec, WorkflowRunStatus
 from .workflow import WorkflowSpec
 
@@ -77,6 +77,14 @@ def _block_rules(has_type: str) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
+SCOPE_BLOCK_RULES = tuple(
+    Rule(
+        f"has(self.{name}) == (has(self.type) && self.type == '{name}')",
+        f"the {name} block is required for type {name} and forbidden for other types",
+    )
+    for name in SCOPE_TYPES
+)
+
 READY = '.status.conditions[?(@.type=="Ready")].status'
 AGE = Column("Age", ".metadata.creationTimestamp", "date", description="Time since creation")
 
@@ -124,6 +132,7 @@ WORKFLOW = Kind(
         "spec.nodes[]": (
             Rule("has(self.ref) != has(self.type)", "a node has either ref or an inline type, not both"),
             *_block_rules("has(self.type) && "),
+            *SCOPE_BLOCK_RULES,
             Rule(
                 "!has(self.type) || self.type != 'branch' || (has(self.choices) && size(self.choices) > 0)",
                 "a branch node needs choices",
@@ -154,7 +163,7 @@ WORKFLOW_RUN = Kind(
         Column("Phase", ".status.phase", description="Pending, Running, Waiting, Succeeded, Failed, ..."),
         Column("Workflow", ".spec.workflowRef.name", description="The workflow run"),
         Column("Version", ".status.workflowVersion", description="Pinned workflow version"),
-        Column("Node", ".status.currentNode", description="Node running or waiting now"),
+        Column("Node", ".status.currentNode", description="Node running or waiting now (or N branches, map progress)"),
         AGE,
         Column("Duration", ".status.duration", description="Run time once finished"),
         Column("Message", ".status.message", description="Summary of the state", priority=1),

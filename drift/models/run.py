@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from .base import ApiModel
 from .common import Condition, DefinitionRef, NodeName, Version
@@ -14,6 +14,11 @@ Phase = Literal["Pending", "Running", "Waiting", "Succeeded", "Failed", "TimedOu
 FINAL_PHASES = ("Succeeded", "Failed", "TimedOut", "Cancelled")
 MAX_STATUS_NODES = 50
 MAX_RESUME_ENTRIES = 1000
+MAX_STATUS_CURSORS = 20
+"""Active nodes, waiting instructions, maps and compensations the status lists (each)."""
+PATH_SEGMENT = r"[-A-Za-z0-9_.]+(\[[0-9]+\])?"
+InstancePath = Annotated[str, StringConstraints(max_length=512, pattern=rf"^{PATH_SEGMENT}(/{PATH_SEGMENT})*$")]
+"""Where a node instance runs: `checks/credit` (a parallel branch), `notify[42]` (a map item), nested with `/`."""
 
 
 class ResumeEntry(ApiModel):
@@ -21,6 +26,8 @@ class ResumeEntry(ApiModel):
 
     node: NodeName
     """The instruction node answered."""
+    path: InstancePath | None = None
+    """Which instance, when the node runs inside a parallel branch or a map item (as in status.waiting)."""
     input: dict[str, Any] = Field(default_factory=dict)
     """The answer: with options, it carries `choice`; it must satisfy the node's inputSchema."""
 
@@ -52,10 +59,12 @@ class ExecutionRef(ApiModel):
 
 
 class WaitingFor(ApiModel):
-    """The instruction node a run waits on."""
+    """An instruction node the run waits on."""
 
     node: NodeName
     """The instruction node."""
+    path: str | None = None
+    """The instance, inside a parallel branch or a map item (give it as spec.resume[].path)."""
     message: str
     """Its rendered message."""
     options: list[str] = Field(default_factory=list)
@@ -83,11 +92,56 @@ class NodeExecution(ApiModel):
     """Error or note."""
 
 
+class ActiveNode(ApiModel):
+    """A node running now (one of several cursors, in a parallel branch or a map item)."""
+
+    node: NodeName
+    """The node."""
+    path: str | None = None
+    """The instance: `checks/credit`, `notify[42]`, nested with `/`."""
+    since: datetime
+    """When it started."""
+
+
+class MapProgress(ApiModel):
+    """How far a map node is."""
+
+    node: NodeName
+    """The map node."""
+    path: str | None = None
+    """The instance of the map node, if it runs in a branch or an item itself."""
+    total: int
+    """Items."""
+    succeeded: int = 0
+    """Items done."""
+    running: int = 0
+    """Items in flight."""
+    failed: int = 0
+    """Items failed (tolerated so far)."""
+
+
+class CompensationStatus(ApiModel):
+    """A compensation that ran (or runs) because the run or a scope failed after a node succeeded."""
+
+    node: NodeName
+    """The compensation's first node."""
+    undoes: NodeName
+    """The node it undoes."""
+    path: str | None = None
+    """The scope instance the undone node ran in."""
+    phase: Literal["Running", "Succeeded", "Failed"]
+    """Its outcome so far."""
+    message: str | None = None
+    """Why it failed."""
+
+
 class RunError(ApiModel):
     """Why a run failed: the node, a code and a message."""
 
     node: str | None = None
     """The failing node."""
+    path: str | None = None
+    """Where inside the node it failed: the branch or map item and the node there (`checks/credit/score`)."""
     code: str
     """Machine-readable code (a failure node's code, HTTP_404, EXPRESSION_ERROR, ...)."""
     message: str = ""
@@ -108,7 +162,15 @@ class WorkflowRunStatus(ApiModel):
     nodes_completed: int = 0
     """Nodes finished so far."""
     waiting_for: WaitingFor | None = None
-    """The instruction the run waits on."""
+    """The instruction the run waits on (the first of `waiting`)."""
+    active: list[ActiveNode] = Field(default_factory=list, max_length=MAX_STATUS_CURSORS)
+    """Nodes running now in parallel branches and map items (the newest 20)."""
+    waiting: list[WaitingFor] = Field(default_factory=list, max_length=MAX_STATUS_CURSORS)
+    """Every instruction waiting for input (the first 20)."""
+    maps: list[MapProgress] = Field(default_factory=list, max_length=MAX_STATUS_CURSORS)
+    """Progress of the map nodes running now."""
+    compensations: list[CompensationStatus] = Field(default_factory=list, max_length=MAX_STATUS_CURSORS)
+    """Compensations run after a failure, in the order they ran."""
     nodes: list[NodeExecution] = Field(default_factory=list, max_length=MAX_STATUS_NODES)
     """The last 50 node executions."""
     output: Any = None

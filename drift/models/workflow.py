@@ -8,12 +8,12 @@ from pydantic import Field, model_validator
 
 from .base import ApiModel
 from .common import DefinitionRef, NodeName
-from .nodes import TERMINAL_TYPES, Choice, NodeType, TypedBlocks
+from .nodes import TERMINAL_TYPES, Choice, NodeType, ScopeBlocks, TypedBlocks
 
 MAX_NODES = 256
 
 
-class WorkflowNode(TypedBlocks):
+class WorkflowNode(TypedBlocks, ScopeBlocks):
     """A node of the graph: a NodeDefinition by `ref`, or inline with `type` and that type's block."""
 
     name: NodeName
@@ -21,7 +21,8 @@ class WorkflowNode(TypedBlocks):
     ref: DefinitionRef | None = None
     """A NodeDefinition in the same namespace (`version` pins one)."""
     type: NodeType | None = None
-    """Inline node type: http, script, processor, instruction, wait, success, failure or branch."""
+    """Inline node type: http, script, processor, instruction, wait, success, failure, branch, parallel, map or
+    workflow."""
     next: NodeName | None = None
     """Node to run after this one (not for branch, success and failure nodes)."""
     on_error: NodeName | None = None
@@ -30,12 +31,15 @@ class WorkflowNode(TypedBlocks):
     """Branch only: conditions tried in order."""
     default: NodeName | None = None
     """Branch only: node to go to when no choice holds."""
+    compensate: NodeName | None = None
+    """First node of the compensation that undoes this node if the run (or its scope) fails later."""
 
     @model_validator(mode="after")
     def _shape(self) -> WorkflowNode:
         if (self.ref is None) == (self.type is None):
             raise ValueError("give exactly one of ref and type")
-        self.check_blocks(None if self.type == "branch" else self.type)
+        self.check_blocks(self.type)
+        self.check_scope_blocks(self.type)
         if self.type == "branch" and not self.choices:
             raise ValueError("a branch needs at least one choice")
         if self.type != "branch" and (self.choices or self.default):

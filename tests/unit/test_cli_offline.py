@@ -108,6 +108,7 @@ def test_simulate_retries_and_goes_to_on_error(tmp_path):
     ]
     assert simulated["error"] == {
         "node": "sync",
+        "path": None,
         "code": "SYNC_FAILED",
         "message": "HTTP_502: GET /api/inventory/sync answered 502",
     }
