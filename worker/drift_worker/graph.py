@@ -6,14 +6,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from drift.models.nodes import Choice, TypedBlocks
+from drift.models.nodes import Choice, ScopeBlocks, TypedBlocks
 from drift.models.workflow import WorkflowNode, WorkflowSpec
 from drift.stored_definition import StoredDefinition
 
 from .context_values import ContextLimits
 
 
-class ResolvedNode(TypedBlocks):
+class ResolvedNode(TypedBlocks, ScopeBlocks):
     """A workflow node with its definition merged in: the graph's edges plus one type and its block."""
 
     name: str
@@ -22,8 +22,11 @@ class ResolvedNode(TypedBlocks):
     on_error: str | None = None
     choices: list[Choice] = Field(default_factory=list)
     default: str | None = None
+    compensate: str | None = None
     ref: str | None = None
     """`{name}_{version}` of the NodeDefinition it came from, if any."""
+    child_version: str | None = None
+    """A workflow node: the version of the child Workflow, pinned in this workflow's version."""
 
     @property
     def output_key(self) -> str:
@@ -31,14 +34,14 @@ class ResolvedNode(TypedBlocks):
         return self.output.key if self.output and self.output.key else self.name
 
 
-def _resolve(node: WorkflowNode, definitions: dict[str, StoredDefinition]) -> ResolvedNode:
+def _resolve(node: WorkflowNode, definitions: dict[str, StoredDefinition], children: dict[str, str]) -> ResolvedNode:
     edges: dict[str, Any] = {
         "name": node.name, "next": node.next, "on_error": node.on_error,
-        "choices": node.choices, "default": node.default,
+        "choices": node.choices, "default": node.default, "compensate": node.compensate,
     }  # fmt: skip
     if node.ref is None:
-        blocks = node.model_dump(exclude={"name", "ref", "next", "on_error", "choices", "default"})
-        return ResolvedNode(**blocks, **edges)
+        blocks = node.model_dump(exclude={"name", "ref", "next", "on_error", "choices", "default", "compensate"})
+        return ResolvedNode(**blocks, **edges, child_version=children.get(node.name))
     stored = definitions[node.name]
     spec = stored.node_spec()
     blocks = spec.model_dump(exclude={"description"})
@@ -74,6 +77,6 @@ class PinnedGraph(BaseModel):
             start_at=spec.start_at,
             on_failure=spec.on_failure,
             input_schema=spec.input_schema,
-            nodes={node.name: _resolve(node, definitions) for node in spec.nodes},
+            nodes={node.name: _resolve(node, definitions, workflow.workflow_pins) for node in spec.nodes},
             limits=limits or ContextLimits(),
         )

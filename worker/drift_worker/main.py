@@ -23,6 +23,7 @@ from drift.temporal_client import connect
 from .activities import DriftActivities
 from .context_values import ContextLimits
 from .egress import policy_from_env
+from .map_batch import MapBatchWorkflow
 from .workflow import DriftRunWorkflow
 
 log = logging.getLogger("drift_worker")
@@ -59,7 +60,7 @@ def new_worker(temporal: Client, task_queue: str, activities: DriftActivities) -
     return Worker(
         temporal,
         task_queue=task_queue,
-        workflows=[DriftRunWorkflow],
+        workflows=[DriftRunWorkflow, MapBatchWorkflow],
         activities=[
             activities.load_graph,
             activities.http_request,

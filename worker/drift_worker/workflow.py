@@ -9,20 +9,19 @@ boundary, carrying their state, well before Temporal's history warnings.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.exceptions import TimeoutError as ActivityTimeout
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from drift.models.common import RetryPolicy as NodeRetryPolicy
-    from drift.models.run import MAX_STATUS_NODES, NodeExecution, Phase, RunError, WaitingFor
+    from drift.models.run import MAX_STATUS_CURSORS, MAX_STATUS_NODES, NodeExecution, Phase, RunError, WaitingFor
     from drift.run_contract import (
         MAX_STATUS_OUTPUT_BYTES,
         QUERY_SNAPSHOT,
@@ -36,10 +35,14 @@ with workflow.unsafe.imports_passed_through():
 
     from .activity_api import RunActivities
     from .context_values import ValueCache, ValueRef, json_size, named_keys
+    from .cursors import Cursors
     from .graph import PinnedGraph, ResolvedNode
+    from .http_attempts import call_http
+    from .instances import path_patterns, resume_key
     from .messages import HttpRequest, LoadGraph, LoadValue, ProgressUpdate, StoreValue
     from .nodes import HANDLERS, NodeFailed, Outcome
-    from .nodes.base import NO_RESULT, evaluate, run_scope
+    from .nodes.base import NO_RESULT, node_updates, run_scope
+    from .scopes import Compensable, Pacer, ScopeRun, compensate, run_map, run_parallel, run_workflow
 
 MAX_NODES_PER_RUN = 1000
 """Node executions in one Temporal run before continuing as new (about 2 history events each)."""
@@ -49,7 +52,6 @@ MAX_PERSISTS_IN_FLIGHT = 32
 """Context persists a run may have started but not yet seen complete (back-pressure on long pure chains)."""
 OUTPUT_KEY = "_output"
 """Context key of the run's output (node names cannot start with `_`)."""
-DEFAULT_NODE_TIMEOUT_SECONDS = 300
 RESUMES_REMEMBERED = 50
 """Accepted resume indexes a run keeps (and carries across continue-as-new): the last ones accepted."""
 RESUME_ONCE = "resume-once-across-runs"
@@ -78,6 +80,8 @@ class CarriedState(BaseModel):
     started_at: datetime
     externalized: dict[str, ValueRef] = {}
     """Context keys whose value is stored in HBase (the context holds a placeholder)."""
+    compensable: list[Compensable] = []
+    """Completed nodes with `compensate`, to undo if the run fails later."""
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -99,6 +103,12 @@ class DriftRunWorkflow:
         self.error: RunError | None = carried.error if carried else None
         self.started_at: datetime = carried.started_at if carried else workflow.now()
         self.externalized: dict[str, ValueRef] = carried.externalized if carried else {}
+        self.compensable: list[Compensable] = carried.compensable if carried else []
+        self.order = max((entry.order for entry in self.compensable), default=0)
+        self.cursors = Cursors()
+        self.pacer = Pacer()
+        self.publishing: asyncio.Task[None] | None = None
+        self.republish = False
         self.values = ValueCache()
         self.waiting: WaitingFor | None = None
         self.persisting: list[Any] = []
@@ -121,21 +131,7 @@ class DriftRunWorkflow:
         return workflow.now()
 
     async def call_http(self, request: HttpRequest, node: ResolvedNode) -> tuple[dict[str, Any], int]:
-        policy = node.retry or NodeRetryPolicy()
-        try:
-            result = await workflow.execute_activity_method(
-                RunActivities.http_request, request,
-                start_to_close_timeout=timedelta(seconds=node.timeout_seconds or DEFAULT_NODE_TIMEOUT_SECONDS),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=policy.initial_interval_seconds),
-                    backoff_coefficient=policy.backoff_coefficient,
-                    maximum_interval=timedelta(seconds=policy.maximum_interval_seconds),
-                    maximum_attempts=policy.max_attempts,
-                ),
-            )  # fmt: skip
-        except ActivityError as exc:
-            raise _node_failure(exc, policy.max_attempts) from None
-        return result.node_result(), result.attempt
+        return await call_http(request, node)
 
     async def sleep(self, seconds: float) -> None:
         await workflow.sleep(seconds)
@@ -157,6 +153,75 @@ class DriftRunWorkflow:
                 self.waiting = None
         return self.pending[node.name].pop(0)
 
+    async def run_parallel(self, node: ResolvedNode) -> dict[str, Any]:
+        return await run_parallel(self._main_scope(), node)
+
+    async def run_map(self, node: ResolvedNode) -> list[Any]:
+        return await run_map(self._main_scope(), node)
+
+    async def run_workflow(self, node: ResolvedNode) -> Any:
+        return await run_workflow(self._main_scope(), node)
+
+    # The scope Host (what parallel branches, map items and compensations use) ---------------------------
+
+    @property
+    def run_input(self) -> dict[str, Any]:
+        return self.start.input
+
+    @functools.cached_property
+    def patterns(self) -> dict[str, str | None]:
+        """Where each node's instances run (for addressing resumes)."""
+        assert self.graph is not None
+        return path_patterns(self.graph)
+
+    def _main_scope(self) -> ScopeRun:
+        """The main path as a scope: the parent of the branches, items and compensations it starts."""
+        return ScopeRun(self, "", self.scope()["context"], error=self.error, done=self.compensable)
+
+    def next_order(self) -> int:
+        self.order += 1
+        return self.order
+
+    async def wait_at(self, path: str | None, node: ResolvedNode, message: str) -> dict[str, Any] | None:
+        assert node.instruction is not None
+        key = f"{path}:{node.name}"
+        if not self.pending.get(key):
+            waiting = WaitingFor(node=node.name, path=path, message=message, options=node.instruction.options,
+                                 since=workflow.now())  # fmt: skip
+            self.cursors.wait(path or "", waiting)
+            self.changed()
+            try:
+                timeout = node.instruction.timeout_seconds
+                await workflow.wait_condition(lambda: bool(self.pending.get(key)), timeout=timeout)
+            except TimeoutError:
+                return None
+            finally:
+                self.cursors.resumed(path or "", node.name, workflow.now())
+                self.changed()
+        return self.pending[key].pop(0)
+
+    async def pace(self) -> None:
+        await self.pacer.pace(lambda: self._persist(self._cursor_phase()))
+
+    def _cursor_phase(self) -> Phase:
+        return "Waiting" if self.cursors.waiting and not self.cursors.running() else "Running"
+
+    def changed(self) -> None:
+        """Publish a snapshot of the cursors soon: one persist in flight at a time, the changes coalesced."""
+        if self.publishing is not None:
+            self.republish = True
+            return
+        self.publishing = asyncio.create_task(self._publish_changes())
+
+    async def _publish_changes(self) -> None:
+        try:
+            self.republish = True
+            while self.republish:
+                self.republish = False
+                await self._persist(self._cursor_phase())
+        finally:
+            self.publishing = None
+
     # Query and update ----------------------------------------------------------------------------------
 
     @workflow.query(name=QUERY_SNAPSHOT)
@@ -173,7 +238,9 @@ class DriftRunWorkflow:
             raise ApplicationError(problem, type="ResumeRejected")
         if workflow.patched(RESUME_ONCE) and self._accepted_before(request.index):
             return "accepted"
-        self.pending.setdefault(request.node, []).append(request.input)
+        key, _ = resume_key(self.patterns, self.cursors, request)
+        assert key is not None
+        self.pending.setdefault(key, []).append(request.input)
         self.accepted = [*self.accepted, request.index][-RESUMES_REMEMBERED:]
         return "accepted"
 
@@ -198,6 +265,9 @@ class DriftRunWorkflow:
         node = self.graph.nodes.get(request.node)
         if node is None or node.instruction is None:
             return f'resume[{request.index}]: "{request.node}" is not an instruction node of this workflow'
+        _, problem = resume_key(self.patterns, self.cursors, request)
+        if problem:
+            return problem
         options = node.instruction.options
         if options and request.input.get("choice") not in options:
             return f"resume[{request.index}]: input.choice must be one of {', '.join(options)}"
@@ -246,8 +316,10 @@ class DriftRunWorkflow:
                 await self._store(node, outcome)
             except NodeFailed as failed:
                 execution = self._record(node, "Failed", began, failed.attempts, f"{failed.code}: {failed.message}")
-                error = RunError(node=node.name, code=failed.code, message=failed.message)
+                error = RunError(node=node.name, path=failed.path, code=failed.code, message=failed.message)
                 handler = node.on_error or self.graph.on_failure
+                if self.compensable and not node.on_error:  # the run fails: undo what it did, latest first
+                    await self._compensate(error)
                 if handler is None or handler == node.name or node.type == "failure":
                     return await self._persist("Failed", error=error, message=error.message, final=True,
                                                completed=execution, began=began)  # fmt: skip
@@ -256,6 +328,12 @@ class DriftRunWorkflow:
                 continue
             execution = self._record(node, "Succeeded", began, outcome.attempts)
             self.nodes_completed += 1
+            if node.compensate:
+                result = None if outcome.result is NO_RESULT else outcome.result
+                self.compensable.append(Compensable(order=self.next_order(), node=node.name, path=None,
+                                                    start_at=node.compensate, result=result))  # fmt: skip
+            if outcome.end == "Failed" and self.compensable:
+                await self._compensate(outcome.run_error)
             if outcome.end:
                 return await self._persist(
                     outcome.end, output=outcome.run_output, error=outcome.run_error, message=outcome.message,
@@ -264,14 +342,14 @@ class DriftRunWorkflow:
             self.current = outcome.next
             await self._persist("Running", completed=execution, began=began, settle=False)
 
+    async def _compensate(self, error: RunError | None) -> None:
+        """Run the compensations of the completed nodes, the latest first; they are then done with."""
+        entries, self.compensable = self.compensable, []
+        await compensate(ScopeRun(self, "", self.scope()["context"], error=error), entries, error)
+
     async def _store(self, node: ResolvedNode, outcome: Outcome) -> None:
         """Put the node's output (after its output expression) and direct updates into the context."""
-        updates = dict(outcome.updates)
-        if outcome.result is not NO_RESULT:
-            value = outcome.result
-            if node.output and node.output.expression:
-                value = evaluate(node.output.expression, self.scope(result=value), "output.expression")
-            updates = {node.output_key: value, **updates}
+        updates = node_updates(node, outcome, self.scope)
         assert self.graph is not None
         inline = self.graph.limits.inline_bytes
         large = {key: size for key, value in updates.items() if (size := json_size(value)) > inline}
@@ -347,6 +425,7 @@ class DriftRunWorkflow:
             graph=self.graph, context=self.context, current=self.current, sequence=self.sequence,
             nodes_completed=self.nodes_completed, history=self.history, pending=self.pending,
             accepted=self.accepted, error=self.error, started_at=self.started_at, externalized=self.externalized,
+            compensable=self.compensable,
         ).model_dump(mode="json")  # fmt: skip
 
     async def _settle(self) -> None:
@@ -369,9 +448,13 @@ class DriftRunWorkflow:
         self.sequence += 1
         if final and output is not None:
             self.context[OUTPUT_KEY] = output
+        waiting = ([self.waiting] if self.waiting else []) + self.cursors.waiting_list()
         self.last = RunSnapshot(
-            sequence=self.sequence, phase=phase, current_node=self.current, nodes_completed=self.nodes_completed,
-            waiting_for=self.waiting if phase == "Waiting" else None, nodes=self.history,
+            sequence=self.sequence, phase=phase, current_node=self.cursors.summary(self.current),
+            nodes_completed=self.nodes_completed, nodes=self.history,
+            waiting_for=(self.waiting if phase == "Waiting" else None) or next(iter(self.cursors.waiting_list()), None),
+            active=self.cursors.active_nodes(), waiting=waiting[:MAX_STATUS_CURSORS], maps=self.cursors.map_progress(),
+            compensations=self.cursors.compensation_list(),
             output=_bounded(output, self.start), error=error, message=message or _default_message(phase, self.current),
             started_at=self.started_at, finished_at=workflow.now() if final else None,
             resumes_accepted=self.accepted,
@@ -399,14 +482,3 @@ def _bounded(output: Any, start: RunStart) -> Any:
     if size <= MAX_STATUS_OUTPUT_BYTES:
         return output
     return {"$ref": f"WorkflowContextHB/{workflow.info().workflow_id}#{OUTPUT_KEY}", "bytes": size}
-
-
-def _node_failure(exc: ActivityError, max_attempts: int) -> NodeFailed:
-    """The node failure behind an activity error: its code, message and how many attempts were made."""
-    cause = exc.cause
-    if isinstance(cause, ApplicationError):
-        details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
-        return NodeFailed(cause.type or "ACTIVITY_FAILED", cause.message, int(details.get("attempt", max_attempts)))
-    if isinstance(cause, ActivityTimeout):
-        return NodeFailed("TIMEOUT", "the attempt exceeded the node's timeoutSeconds", max_attempts)
-    return NodeFailed("ACTIVITY_FAILED", str(cause or exc), max_attempts)

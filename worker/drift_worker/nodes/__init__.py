@@ -2,7 +2,8 @@
 
 Pure nodes (branch, processor, script, success, failure) evaluate in the workflow itself, with no
 round trip to the Temporal server; http runs as an activity, wait as a durable timer, instruction as a
-wait for the `resume` update. None does I/O itself: what needs I/O goes through the `Runtime`.
+wait for the `resume` update; parallel, map and workflow run other nodes (scopes.py) or a child run.
+None does I/O itself: what needs I/O goes through the `Runtime`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from ..graph import ResolvedNode
-from . import branch, failure, http, instruction, processor, script, success, wait
+from . import branch, failure, http, instruction, map_each, parallel, processor, script, sub_workflow, success, wait
 from .base import NodeFailed, Outcome, Runtime
 
 NodeHandler = Callable[[ResolvedNode, Runtime], Awaitable[Outcome]]
@@ -24,6 +25,9 @@ HANDLERS: dict[str, NodeHandler] = {
     "http": http.run,
     "wait": wait.run,
     "instruction": instruction.run,
+    "parallel": parallel.run,
+    "map": map_each.run,
+    "workflow": sub_workflow.run,
 }
 PURE_TYPES = frozenset({"branch", "processor", "script", "success", "failure"})
 

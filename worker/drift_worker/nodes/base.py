@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -36,11 +37,13 @@ class Outcome:
 class NodeFailed(Exception):
     """A node failed for good (after its retries): the run goes to onError, onFailure, or fails."""
 
-    def __init__(self, code: str, message: str, attempts: int = 1) -> None:
+    def __init__(self, code: str, message: str, attempts: int = 1, path: str | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.attempts = attempts
+        self.path = path
+        """Where inside a parallel, map or sub-workflow node it failed (`checks/credit/score`)."""
 
 
 class Runtime(Protocol):
@@ -71,13 +74,38 @@ class Runtime(Protocol):
         """Wait for an accepted resume of `node` (None on the node's timeout)."""
         ...
 
+    async def run_parallel(self, node: Any) -> dict[str, Any]:
+        """Run a parallel node's branches and join them: each branch's output by name."""
+        ...
+
+    async def run_map(self, node: Any) -> list[Any]:
+        """Run a map node's item scope for each item: the outputs in input order."""
+        ...
+
+    async def run_workflow(self, node: Any) -> Any:
+        """Run a workflow node's child Workflow: its output."""
+        ...
+
 
 def run_scope(
     run_input: dict[str, Any], context: dict[str, Any], error: RunError | None, **extra: Any
 ) -> dict[str, Any]:
-    """The variables a node's expressions see: `input`, `context`, `error` (in failure handling), `result`."""
+    """The variables a node's expressions see: `input`, `context`, `error` (in failure handling), `result`,
+    `item` and `index` (in a map item), `compensating` (in a compensation)."""
     return {"input": run_input, "context": context, "error": error.model_dump(mode="json") if error else None,
-            "result": None, **extra}  # fmt: skip
+            "result": None, "item": None, "index": None, "compensating": None, **extra}  # fmt: skip
+
+
+def node_updates(node: Any, outcome: Outcome, scope: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    """What the node writes into its context: its result under its output key (after its output expression),
+    and the keys it sets directly (processor)."""
+    updates = dict(outcome.updates)
+    if outcome.result is not NO_RESULT:
+        value = outcome.result
+        if node.output and node.output.expression:
+            value = evaluate(node.output.expression, scope(result=value), "output.expression")
+        updates = {node.output_key: value, **updates}
+    return updates
 
 
 def evaluate(source: str, variables: dict[str, Any], where: str) -> Any:
