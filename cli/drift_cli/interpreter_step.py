@@ -13,8 +13,8 @@ from typing import Any, Literal, Protocol
 
 from drift.models.run import RunError
 from drift_worker.graph import PinnedGraph, ResolvedNode
-from drift_worker.nodes import HANDLERS, NodeFailed, Outcome, Runtime
-from drift_worker.nodes.base import NO_RESULT, evaluate
+from drift_worker.nodes import HANDLERS, NodeFailed, Runtime
+from drift_worker.nodes.base import node_updates
 
 
 class SteppingRuntime(Runtime, Protocol):
@@ -42,21 +42,11 @@ class Step:
     end_message: str | None = None
 
 
-def store(node: ResolvedNode, outcome: Outcome, runtime: SteppingRuntime) -> None:
-    """Put the node's output (after its output expression) and direct updates into the context."""
-    if outcome.result is not NO_RESULT:
-        value = outcome.result
-        if node.output and node.output.expression:
-            value = evaluate(node.output.expression, runtime.scope(result=value), "output.expression")
-        runtime.context[node.output_key] = value
-    runtime.context.update(outcome.updates)
-
-
 async def step(graph: PinnedGraph, node: ResolvedNode, runtime: SteppingRuntime) -> Step:
     """Run `node`; on failure go to its onError, else the workflow's onFailure, else end the run Failed."""
     try:
         outcome = await HANDLERS[node.type](node, runtime)
-        store(node, outcome, runtime)
+        runtime.context.update(node_updates(node, outcome, runtime.scope))
     except NodeFailed as failed:
         message = f"{failed.code}: {failed.message}"
         error = RunError(node=node.name, code=failed.code, message=failed.message)

@@ -112,6 +112,9 @@ class _Checker:
         except ValidationError as exc:
             return self.report(manifest, _pydantic(exc, spec))
         resolved, problems, invalid_refs = {}, [], set()
+        children = [
+            n.name for n in model.nodes if n.workflow and ("Workflow", namespace, n.workflow.ref.name) in self.seen
+        ]
         for node in model.nodes:
             if node.ref is None:
                 continue
@@ -122,7 +125,7 @@ class _Checker:
                 text = f'node "{node.name}": ref: NodeDefinition "{node.ref.name}" is invalid (see its problems)'
                 problems.append(("UnknownNodeRef", text))
         try:
-            validate_workflow(model, resolved)
+            validate_workflow(model, resolved, children)
         except DefinitionInvalid as exc:
             problems += [
                 (reason, text) for reason, text in _invalid(exc)

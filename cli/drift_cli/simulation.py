@@ -30,9 +30,11 @@ import httpx
 from drift.models.run import RunError
 from drift.validation import DefinitionInvalid, validate_input
 from drift_worker import http_client
+from drift_worker.cursors import Cursors
 from drift_worker.graph import PinnedGraph, ResolvedNode
 from drift_worker.messages import HttpRequest
 from drift_worker.nodes.base import run_scope
+from drift_worker.scopes import ScopeRun, run_map, run_parallel
 
 from .cli_errors import CliError
 from .direct_http import with_retries
@@ -97,7 +99,10 @@ def _stub_response(stub: dict[str, Any], request: httpx.Request) -> httpx.Respon
 class SimulatedRuntime:
     """The Runtime protocol (drift_worker.nodes.base) over stubs and a simulated clock."""
 
-    def __init__(self, namespace: str, run_input: dict[str, Any], responses: Responses) -> None:
+    def __init__(self, graph: PinnedGraph, namespace: str, run_input: dict[str, Any], responses: Responses) -> None:
+        self.graph = graph
+        self.cursors = Cursors()
+        self.order = 0
         self._namespace = namespace
         self.input = run_input
         self.responses = responses
@@ -111,8 +116,37 @@ class SimulatedRuntime:
     def namespace(self) -> str:
         return self._namespace
 
+    @property
+    def run_input(self) -> dict[str, Any]:
+        return self.input
+
     def scope(self, **extra: Any) -> dict[str, Any]:
         return run_scope(self.input, self.context, self.error, **extra)
+
+    def changed(self) -> None:
+        """A simulation shows its path at the end."""
+
+    def next_order(self) -> int:
+        self.order += 1
+        return self.order
+
+    async def pace(self) -> None:
+        """A simulation has no activations to keep short."""
+
+    async def wait_at(self, path: str | None, node: ResolvedNode, message: str) -> dict[str, Any] | None:
+        return await self.wait_for_input(node, message)
+
+    def _main(self) -> ScopeRun:
+        return ScopeRun(self, "", self.context, error=self.error)
+
+    async def run_parallel(self, node: ResolvedNode) -> dict[str, Any]:
+        return await run_parallel(self._main(), node)
+
+    async def run_map(self, node: ResolvedNode) -> list[Any]:
+        return await run_map(self._main(), node)
+
+    async def run_workflow(self, node: ResolvedNode) -> Any:
+        raise CliError(f"simulate does not run sub-workflows: node {node.name} runs Workflow {node.workflow.ref.name}")
 
     def now(self) -> datetime:
         return self.clock
@@ -168,7 +202,7 @@ async def simulate(
         validate_input(graph.input_schema, run_input)
     except DefinitionInvalid as exc:
         raise CliError(f"input does not fit workflow {graph.workflow_name}'s inputSchema: {exc}") from None
-    runtime = SimulatedRuntime(namespace, run_input, responses)
+    runtime = SimulatedRuntime(graph, namespace, run_input, responses)
     started = runtime.clock
     path: list[dict[str, Any]] = []
     result: dict[str, Any] = {"workflow": graph.workflow_name, "phase": "Running", "path": path}

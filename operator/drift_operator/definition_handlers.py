@@ -33,6 +33,7 @@ from drift.stored_definition import DefinitionKind, StoredDefinition
 from drift.validation import DefinitionInvalid, validate_node_definition, validate_workflow
 
 from .clients import Services
+from .sub_workflows import cycle_problem, pin_children
 
 Builder = Callable[[], Awaitable[StoredDefinition]]
 
@@ -133,6 +134,14 @@ def workflows_by_node(namespace: str, name: str, spec: Mapping[str, Any], status
     return {(namespace, ref["name"]): name for ref in refs if not ref.get("version") or not ready} or None
 
 
+@kopf.index(GROUP, VERSION, WORKFLOW.plural)
+def workflows_by_child(namespace: str, name: str, spec: Mapping[str, Any], status: Mapping[str, Any], **_: Any):
+    """(namespace, Workflow) -> Workflows running it as a sub-workflow: re-triggered when it changes."""
+    ready = any(c.get("type") == READY and c.get("status") == "True" for c in status.get("conditions") or ())
+    refs = [node["workflow"]["ref"] for node in spec.get("nodes") or () if node.get("workflow")]
+    return {(namespace, ref["name"]): name for ref in refs if not ref.get("version") or not ready} or None
+
+
 @kopf.index(GROUP, VERSION, WORKFLOW_RUN.plural)
 def pending_runs(namespace: str, name: str, spec: Mapping[str, Any], status: Mapping[str, Any], **_: Any):
     """(namespace, Workflow) -> WorkflowRuns not started yet (to start when the Workflow becomes Ready)."""
@@ -204,9 +213,11 @@ async def reconcile_workflow(
     retry: int,
     memo: Services,
     pending_runs: kopf.Index,
+    workflows_by_child: kopf.Index,
     **_: Any,
 ) -> None:
-    """Resolve the refs, validate the graph, store the version; re-trigger the runs waiting for it."""
+    """Resolve the refs, validate the graph, store the version; re-trigger the runs waiting for it and the
+    Workflows that run it as a sub-workflow."""
 
     async def build() -> StoredDefinition:
         model = WorkflowSpec.model_validate(dict(spec))
@@ -219,13 +230,20 @@ async def reconcile_workflow(
                 continue
             resolved[node.name] = found.node_spec()
             pins[node.name] = found.version
-        validate_workflow(model, resolved)
-        return StoredDefinition.build("workflow", namespace, name, model.wire(), pins)
+        children = await pin_children(memo.cache, namespace, model)
+        validate_workflow(model, resolved, children)
+        if cycle := await cycle_problem(memo.cache, namespace, name, children):
+            raise DefinitionInvalid([cycle])
+        workflow_pins = {node: child.version for node, child in children.items()}
+        return StoredDefinition.build("workflow", namespace, name, model.wire(), pins, workflow_pins=workflow_pins)
 
     stored = await _sync(kind=WORKFLOW, body=body, patch=patch, retry=retry, services=memo, build=build)
     if stored:
         cause = f"{name}@{stored.version}"
         await _trigger(memo, WORKFLOW_RUN.plural, namespace, pending_runs.get((namespace, name)), cause)
+        if stored.version != (body.get("status") or {}).get("version"):
+            parents = {parent for parent in workflows_by_child.get((namespace, name), ()) if parent != name}
+            await _trigger(memo, WORKFLOW.plural, namespace, parents, cause)
 
 
 def deleted(type: str, **_: Any) -> bool:
@@ -244,6 +262,12 @@ async def delete_node_definition(
 
 
 @kopf.on.event(GROUP, VERSION, WORKFLOW.plural, when=deleted)
-async def delete_workflow(*, name: str, namespace: str, memo: Services, **_: Any) -> None:
-    """Withdraw its latest pointer: new runs naming it wait (WorkflowNotFound); runs in flight go on."""
+async def delete_workflow(
+    *, name: str, namespace: str, uid: str, memo: Services, workflows_by_child: kopf.Index, **_: Any
+) -> None:
+    """Withdraw its latest pointer: new runs naming it wait (WorkflowNotFound); runs in flight go on. The
+    Workflows running it as a sub-workflow are checked again (they lose the ref)."""
     await withdraw(memo, WORKFLOW, namespace, name)
+    await _trigger(
+        memo, WORKFLOW.plural, namespace, workflows_by_child.get((namespace, name)), f"{name} deleted ({uid})"
+    )

@@ -107,7 +107,7 @@ async def _deliver(
     notice = None
     for index in range(delivered, len(spec.resume)):
         entry = spec.resume[index]
-        request = ResumeRequest(index=index, node=entry.node, input=entry.input)
+        request = ResumeRequest(index=index, node=entry.node, path=entry.path, input=entry.input)
         try:
             refusal = await executions.resume(
                 services.temporal, state.workflow_id, request, services.settings.update_timeout_seconds

@@ -149,13 +149,17 @@ def run_status(
         patch |= {
             "currentNode": None if final else snapshot.current_node,
             "nodesCompleted": snapshot.nodes_completed,
-            "waitingFor": snapshot.waiting_for.wire() if snapshot.waiting_for and phase == "Waiting" else None,
+            "waitingFor": snapshot.waiting_for.wire() if snapshot.waiting_for and not final else None,
+            "active": None if final else [cursor.wire() for cursor in snapshot.active] or None,
+            "waiting": None if final else [waiting.wire() for waiting in snapshot.waiting] or None,
+            "maps": None if final else [progress.wire() for progress in snapshot.maps] or None,
+            "compensations": [compensation.wire() for compensation in snapshot.compensations] or None,
             "nodes": [node.wire() for node in snapshot.nodes[-MAX_STATUS_NODES:]],
             "output": snapshot.output,
             "error": snapshot.error.wire() if snapshot.error else None,
         }
     elif final:
-        patch |= {"currentNode": None, "waitingFor": None}
+        patch |= {"currentNode": None, "waitingFor": None, "active": None, "waiting": None, "maps": None}
     started_at = (snapshot.started_at if snapshot else None) or parse_timestamp(previous.get("startedAt"))
     if started_at:
         patch["startedAt"] = _time(started_at)
