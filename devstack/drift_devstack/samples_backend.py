@@ -1,4 +1,4 @@
-"""The services the samples call (an order service, an inventory API that fails twice, a notifier).
+"""The services the samples call (orders, an inventory API that fails twice, a notifier, stock, shipping).
 
 `python -m drift_devstack.samples_backend [PORT]` serves on 127.0.0.1 (default 18480,
 DRIFT_STACK_SAMPLES_PORT); `make dev` runs it so `config/samples/` work out of the box, and the tests reuse it.
@@ -8,6 +8,8 @@ DRIFT_STACK_SAMPLES_PORT); `make dev` runs it so `config/samples/` work out of t
 - POST /api/refunds: `{refundId, amount}` from the JSON body `{orderId, amount}`.
 - GET  /api/inventory/sync: 503 on the first two calls of each `?key=`, then `{synced: true}`.
 - POST /api/notify: `{sent: true, to}`.
+- POST /api/stock/reserve, /api/stock/release: `{sku, reserved}` from the JSON body `{sku}`.
+- POST /api/shipments: `{shipment}`; a `sku` starting with `oversize` answers 409.
 """
 
 from __future__ import annotations
@@ -81,6 +83,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(201, {"refundId": f"R-{body.get('orderId')}", "amount": body.get("amount")})
         if url.path == "/api/notify":
             return self._reply(200, {"sent": True, "to": body.get("to")})
+        if url.path in ("/api/stock/reserve", "/api/stock/release"):
+            return self._reply(200, {"sku": body.get("sku"), "reserved": url.path.endswith("reserve")})
+        if url.path == "/api/shipments":
+            if str(body.get("sku", "")).startswith("oversize"):
+                return self._reply(409, {"error": "too large to ship"})
+            return self._reply(201, {"shipment": f"S-{body.get('sku')}"})
         return self._reply(404, {"error": f"no route {url.path}"})
 
     def log_message(self, *_: object) -> None:

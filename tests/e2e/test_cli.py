@@ -24,6 +24,7 @@ SAMPLE_RESPONSES = {
     "refund-a-1002": "refund-approval-large.yaml",
     "inventory-sync-sku-42": "inventory-sync.yaml",
     "remind-ada": "payment-reminder.yaml",
+    "order-2001": "order-fulfilment.yaml",
 }
 
 

@@ -26,7 +26,7 @@ from drift_worker.secret_access import ALLOWED_HOSTS_ANNOTATION, USABLE_LABEL
 from drift_worker.workflow import DriftRunWorkflow
 from tests.conftest import kubectl
 
-from .worker_harness import Drift, private_store, start_echo_server
+from .worker_harness import Drift, private_store, snapshot_when, start_echo_server
 
 
 @pytest.fixture(scope="module")
@@ -261,21 +261,12 @@ def _approval(**instruction: object) -> dict:
     }  # fmt: skip
 
 
-async def _snapshot_when(handle, predicate) -> RunSnapshot:
-    async with asyncio.timeout(10):
-        while True:
-            snapshot = await handle.query(QUERY_SNAPSHOT, result_type=RunSnapshot)
-            if predicate(snapshot):
-                return snapshot
-            await asyncio.sleep(0.05)
-
-
 async def test_instruction_waits_refuses_bad_input_and_accepts_good(drift):
     spec = _approval()
     spec["nodes"][-1] = {"name": "late", "type": "success"}
     spec["nodes"][0]["instruction"]["onTimeout"] = "late"
     handle = await drift.start(await drift.publish_workflow("approval", spec), {"amount": 120})
-    waiting = await _snapshot_when(handle, lambda s: s.phase == "Waiting")
+    waiting = await snapshot_when(handle, lambda s: s.phase == "Waiting")
     assert waiting.waiting_for.node == "ask"
     assert (waiting.waiting_for.message, waiting.waiting_for.options) == ("Refund 120?", ["approve", "reject"])
     for index, node, answer, problem in [
@@ -327,7 +318,7 @@ async def test_expression_errors_fail_without_retry(drift):
 
 async def test_cancel_ends_the_run_cancelled_with_its_context_kept(drift):
     handle = await drift.start(await drift.publish_workflow("cancel-me", _approval()), {"amount": 5})
-    await _snapshot_when(handle, lambda s: s.phase == "Waiting")
+    await snapshot_when(handle, lambda s: s.phase == "Waiting")
     await handle.cancel()
     with pytest.raises(WorkflowFailureError):
         await handle.result()
@@ -346,7 +337,7 @@ async def test_the_pinned_version_survives_concurrent_edits(drift, server):
     ]}  # fmt: skip
     pinned = await drift.publish_workflow("pinned", spec, {"greet": first.version})
     handle = await drift.start(pinned)
-    await _snapshot_when(handle, lambda s: s.phase == "Waiting")
+    await snapshot_when(handle, lambda s: s.phase == "Waiting")
     edited = await drift.publish_node("greeting", {"type": "script", "script": {"expression": "'v2'"}})
     await drift.publish_workflow("pinned", spec, {"greet": edited.version})
     await handle.execute_update(UPDATE_RESUME, ResumeRequest(index=0, node="ask", input={}), id="resume-0")
@@ -376,7 +367,7 @@ async def test_recorded_histories_replay_deterministically(drift, server):
     spec["nodes"].insert(0, {"name": "fetch", "type": "http", "http": {"url": server.url + "/orders/1"}, "next": "ask"})
     spec["startAt"] = "fetch"
     handle = await drift.start(await drift.publish_workflow("replayed", spec), {"amount": 3})
-    await _snapshot_when(handle, lambda s: s.phase == "Waiting")
+    await snapshot_when(handle, lambda s: s.phase == "Waiting")
     await handle.execute_update(UPDATE_RESUME, ResumeRequest(index=0, node="ask", input={"choice": "reject"}), id="r0")
     assert (await handle.result()).error.code == "REJECTED"
     replayer = Replayer(workflows=[DriftRunWorkflow], data_converter=pydantic_data_converter)
@@ -433,7 +424,7 @@ def _asked_twice(loop: int) -> dict:
 async def test_a_resume_redelivered_after_continue_as_new_is_not_applied_twice(drift):
     handle = await drift.start(await drift.publish_workflow("asked-twice", _asked_twice(600)))
     first_run = (await handle.describe()).run_id
-    await _snapshot_when(handle, lambda s: s.phase == "Waiting")
+    await snapshot_when(handle, lambda s: s.phase == "Waiting")
     resume = ResumeRequest(index=0, node="ask", input={"answer": "first"})
     assert await handle.execute_update(UPDATE_RESUME, resume, id="resume-0") == "accepted"
     async with asyncio.timeout(60):  # 1200 nodes later, the run has continued as new and waits again
@@ -441,7 +432,7 @@ async def test_a_resume_redelivered_after_continue_as_new_is_not_applied_twice(d
             if (await handle.describe()).run_id != first_run:
                 break
             await asyncio.sleep(0.2)
-    waiting = await _snapshot_when(handle, lambda s: s.phase == "Waiting")
+    waiting = await snapshot_when(handle, lambda s: s.phase == "Waiting")
     # The operator restarted before it counted resume-0 as delivered: it delivers it again, same update id.
     assert await handle.execute_update(UPDATE_RESUME, resume, id="resume-0") == "accepted"
     await asyncio.sleep(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import uuid
@@ -13,7 +14,7 @@ from aiohttp import web
 from temporalio.client import Client, WorkflowHandle
 
 from drift.cache.definition_cache import DefinitionCache
-from drift.run_contract import WORKFLOW_TYPE, RunSnapshot, RunStart
+from drift.run_contract import QUERY_SNAPSHOT, WORKFLOW_TYPE, RunSnapshot, RunStart
 from drift.storage.hbase import HBaseStore
 from drift.stored_definition import StoredDefinition
 
@@ -34,10 +35,15 @@ class Drift:
         return node
 
     async def publish_workflow(
-        self, name: str, spec: dict[str, Any], pins: dict[str, str] | None = None
+        self,
+        name: str,
+        spec: dict[str, Any],
+        pins: dict[str, str] | None = None,
+        children: dict[str, str] | None = None,
     ) -> StoredDefinition:
-        """Store a workflow version; `pins`: ref node name -> NodeDefinition version, as the operator resolves."""
-        workflow = StoredDefinition.build("workflow", self.namespace, name, spec, pins or {})
+        """Store a workflow version; `pins`: ref node name -> NodeDefinition version, `children`: workflow node
+        name -> child Workflow version, as the operator resolves them."""
+        workflow = StoredDefinition.build("workflow", self.namespace, name, spec, pins or {}, workflow_pins=children)
         await self.cache.publish(workflow)
         return workflow
 
@@ -57,6 +63,16 @@ class Drift:
     async def run(self, spec: dict[str, Any], run_input: dict[str, Any] | None = None, name: str = "wf") -> RunSnapshot:
         handle = await self.start(await self.publish_workflow(name, spec), run_input)
         return await handle.result()
+
+
+async def snapshot_when(handle: WorkflowHandle, predicate: Any, within: float = 10) -> RunSnapshot:
+    """Query the run's snapshot until `predicate` holds (fails the test after `within` seconds)."""
+    async with asyncio.timeout(within):
+        while True:
+            snapshot = await handle.query(QUERY_SNAPSHOT, result_type=RunSnapshot)
+            if predicate(snapshot):
+                return snapshot
+            await asyncio.sleep(0.05)
 
 
 def private_store(settings) -> HBaseStore:  # type: ignore[no-untyped-def]
