@@ -11,7 +11,9 @@ import os
 import statistics
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
+from temporalio.client import Client
 from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
@@ -66,6 +68,31 @@ async def _throughput(start_one, metrics: MetricBuffer) -> tuple[float, float]:
     return rate, percentile([float(ms) for ms in tasks], 99)
 
 
+def _plain_worker(client: Client, queue: str) -> Worker:
+    """A worker of the hand-written baseline workflows."""
+    return Worker(client, task_queue=queue, workflows=[RemoteChain, LocalChain], activities=[noop],
+                  max_concurrent_activities=200, max_concurrent_local_activities=200)  # fmt: skip
+
+
+def _starter(client: Client, kind: type, queue: str) -> Callable[[], Awaitable[object]]:
+    async def run() -> object:
+        return await client.execute_workflow(kind.run, id=f"bench-{uuid.uuid4()}", task_queue=queue)
+
+    return run
+
+
+def remote_chain_ms() -> float:
+    """The hand-written 10-remote-activity chain alone, median ms (a baseline other benchmarks measure again)."""
+
+    async def measure() -> float:
+        client = await connect(temporal_settings(os.environ))
+        queue = f"bench-{uuid.uuid4()}"
+        async with _plain_worker(client, queue):
+            return await _latency_ms(_starter(client, RemoteChain, queue))
+
+    return asyncio.run(measure())
+
+
 async def _measure() -> list[Result]:
     metrics = MetricBuffer(1_000_000)
     client = await connect(temporal_settings(os.environ), Runtime(telemetry=TelemetryConfig(metrics=metrics)))
@@ -85,17 +112,9 @@ async def _measure() -> list[Result]:
                          workflow_version=workflow.version)  # fmt: skip
         await client.execute_workflow(WORKFLOW_TYPE, start, id=f"bench/{run}", task_queue=queue)
 
-    def baseline(kind: type) -> object:
-        async def run() -> None:
-            await client.execute_workflow(kind.run, id=f"bench-{uuid.uuid4()}", task_queue=queue)
-
-        return run
-
-    remote, local = baseline(RemoteChain), baseline(LocalChain)
-    plain = Worker(client, task_queue=queue, workflows=[RemoteChain, LocalChain], activities=[noop],
-                   max_concurrent_activities=200, max_concurrent_local_activities=200)  # fmt: skip
+    remote, local = _starter(client, RemoteChain, queue), _starter(client, LocalChain, queue)
     figures = {}
-    async with plain:
+    async with _plain_worker(client, queue):
         figures["remote"] = await _latency_ms(remote)
         figures["local"] = await _latency_ms(local)
         figures["remote_tput"], figures["remote_task"] = await _throughput(remote, metrics)
