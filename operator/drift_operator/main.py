@@ -34,7 +34,12 @@ HANDLERS = (definition_handlers, run_handlers)
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    """kopf's bookkeeping in annotations, not status; Events only from our own handlers and warnings."""
+    """kopf's bookkeeping in annotations, not status; Events only from our own handlers and warnings.
+
+    kopf's per-object workers stay unbounded (its default): handlers wait until every index has seen every
+    object, so a worker limit below the number of objects deadlocks the start (measured: with 256 and 651
+    WorkflowRuns, a restarted operator indexed 263 objects and then handled nothing).
+    """
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kopf.drift.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="kopf.drift.dev", key="last-handled-configuration"
@@ -42,7 +47,6 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = "drift.dev/finalizer"
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
-    settings.batching.worker_limit = 256
 
 
 async def run() -> None:

@@ -1,8 +1,9 @@
 """One reconcile of a WorkflowRun, straight: observe -> decide -> act on Temporal -> compute status -> write once.
 
-It runs under the run's lock and decides from the status the operator last wrote (not from the body kopf
-handed in, which may predate a write of a reconcile that held the lock before), so two triggers of one run
-never start its execution twice. A run waits `Pending` while its Workflow has no latest version:
+It runs under the run's lock and decides from the status the operator last wrote or staged (not from the body
+kopf handed in, which may predate a write of a reconcile that held the lock before), so two triggers of one
+run never start its execution twice. Having acted, it stages the status (status_writer): written with the
+worker's next snapshot in one patch. A run waits `Pending` while its Workflow has no latest version:
 `WorkflowNotFound`, or `WorkflowNotReady` when the Workflow exists but is Stalled (a Stalled Workflow's
 pointer is withdrawn); and (`HBaseUnavailable`, ...) while a backend fails its start.
 """
@@ -42,7 +43,7 @@ async def reconcile(body: Mapping[str, Any], services: Services, stalled: kopf.I
     state = services.runs.track(body)
     spec = WorkflowRunSpec.model_validate(dict(body["spec"]))
     async with state.lock:
-        status = state.status
+        status = state.intended
         if status.get("phase") in FINAL_PHASES:
             return
         try:
@@ -65,7 +66,8 @@ async def reconcile(body: Mapping[str, Any], services: Services, stalled: kopf.I
                 await services.status.write(state, blocked=reason, detail=str(exc))
             raise kopf.TemporaryError(str(exc), delay=RETRY_SECONDS) from None
         extra["resumesDelivered"] = delivered
-        await services.status.write(state, extra, notice=notice, **seen)
+        acted = bool(extra.get("execution")) or delivered > int(status.get("resumesDelivered") or 0)
+        services.status.stage(state, extra, hold=acted, notice=notice, **seen)
         RECONCILES.labels(KIND, "synced").inc()
     if not done:
         raise kopf.TemporaryError("resume delivery waits for the worker", delay=RETRY_SECONDS)

@@ -30,6 +30,12 @@ class RunState:
     pending_since: float | None = None
     pending_epoch: int = -1
     """The run-events subscription epoch `pending` arrived in."""
+    staged: dict[str, Any] = field(default_factory=dict)
+    """Status fields a reconcile set that are not written yet (written with the next snapshot, or at `hold_until`)."""
+    hold_until: float = 0.0
+    """A staged write waits for the worker's next snapshot until then (monotonic), to go out as one patch."""
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a snapshot arrives (ends a hold)."""
     flusher: asyncio.Task[None] | None = None
     last_write: float = 0.0
     snapshot_epoch: int = -1
@@ -39,6 +45,11 @@ class RunState:
     @property
     def workflow_id(self) -> str:
         return workflow_id(self.namespace, self.name, self.uid)
+
+    @property
+    def intended(self) -> dict[str, Any]:
+        """The status as last written, with the fields staged since."""
+        return self.status | self.staged
 
     @property
     def sequence(self) -> int:

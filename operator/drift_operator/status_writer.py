@@ -1,16 +1,21 @@
 """The one writer of WorkflowRun status: computed by the pure `run_status`, patched once per change, coalesced.
 
-Every status write of a run (from a reconcile or from run events) goes through `StatusWriter.write` under the
-run's lock. Snapshots from the run events are coalesced per run: only the newest (by `sequence`) is kept and
-written at most once per `coalesce_seconds`, so a fast run costs a handful of patches per second and a waiting
-run costs nothing. When a started run ends, the time is recorded beside its context in HBase (context
-retention goes by it) before the final status is written. Phase changes are recorded as Events in the
-background: they never hold up a status write.
+Every status write of a run (from a reconcile or from run events) is computed under the run's lock from all
+that was observed, and only what changed is patched. A reconcile that acted on Temporal (started the run,
+delivered a resume entry) stages its fields, and the write waits up to `coalesce_seconds` for the worker's
+next snapshot so both go out as one patch; one that only observed is staged without waiting; one that could
+not start the run writes at once. Snapshots from the run events are coalesced per run: only the newest (by
+`sequence`) is kept and a Running one is written at most once per `coalesce_seconds`, so a fast run costs a
+handful of patches per second and a waiting run costs nothing; a snapshot at rest (Waiting or finished: no
+other follows soon) is written at once. When a started run ends, the time is recorded beside its context
+in HBase (context retention goes by it) before the final status is written. Phase changes are recorded as
+Events in the background: they never hold up a status write.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -46,19 +51,31 @@ class StatusWriter:
         self.coalesce_seconds = coalesce_seconds
         self._background: set[asyncio.Task[None]] = set()
 
-    async def write(self, state: RunState, extra: Mapping[str, Any] | None = None, **seen: Any) -> None:
-        """Record what was `seen` (Observed fields), compute the status and patch what changes. Hold `state.lock`."""
+    def stage(self, state: RunState, extra: Mapping[str, Any], *, hold: bool, **seen: Any) -> None:
+        """Record what was `seen` and the status fields `extra`; written soon by the run's flusher, after the
+        worker's next snapshot (at most `coalesce_seconds` later) when `hold`. Hold `state.lock`."""
         state.observed = dataclasses.replace(state.observed, **seen)
-        patch = run_status(state.observed, state.status, state.generation, datetime.now(UTC)) | dict(extra or {})
-        state.observed = dataclasses.replace(state.observed, notice=None)
+        state.staged.update(extra)
+        if hold:
+            state.hold_until = time.monotonic() + self.coalesce_seconds
+        self._flush_soon(state)
+
+    async def write(self, state: RunState, extra: Mapping[str, Any] | None = None, **seen: Any) -> None:
+        """Record what was `seen` (Observed fields), compute the status with the staged fields and `extra`, patch
+        what changes. Hold `state.lock`."""
+        state.observed = dataclasses.replace(state.observed, **seen)
+        fields = state.staged | dict(extra or {})
+        patch = run_status(state.observed, state.status, state.generation, datetime.now(UTC)) | fields
         diff = changes(patch, state.status)
         if not diff:
+            state.staged, state.observed = {}, dataclasses.replace(state.observed, notice=None)
             return
         ending = patch["phase"] in FINAL_PHASES and state.status.get("phase") not in FINAL_PHASES
         if ending and (state.status.get("execution") or patch.get("execution")):
             finished = parse_timestamp(patch["finishedAt"]) or datetime.now(UTC)
             await self.store.mark_context_finished(state.workflow_id, finished)
         updated = await self.kube.patch_status(WORKFLOW_RUN.plural, state.namespace, state.name, diff)
+        state.staged, state.observed = {}, dataclasses.replace(state.observed, notice=None)
         state.last_write = time.monotonic()
         if updated is None or updated["metadata"]["uid"] != state.uid:
             self.runs.forget(state.workflow_id)
@@ -92,32 +109,44 @@ class StatusWriter:
         RUN_EVENTS.labels("coalesced" if state.pending else "applied").inc()
         state.pending, state.pending_epoch = event.snapshot, epoch
         state.pending_since = state.pending_since or time.monotonic()
+        state.arrived.set()
+        self._flush_soon(state)
+
+    def _flush_soon(self, state: RunState) -> None:
         if state.flusher is None:
-            state.flusher = asyncio.create_task(self._flush(state), name=f"flush {event.workflow_id}")
+            state.flusher = asyncio.create_task(self._flush(state), name=f"flush {state.workflow_id}")
 
     async def _flush(self, state: RunState) -> None:
         backoff = 0.5
-        while state.pending is not None:
+        while state.pending is not None or state.staged:
+            hold = state.hold_until - time.monotonic()
+            if state.pending is None and hold > 0:
+                state.arrived.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(state.arrived.wait(), hold)
+            at_rest = state.pending is not None and state.pending.phase != "Running"
             delay = state.last_write + self.coalesce_seconds - time.monotonic()
-            if delay > 0:
+            if delay > 0 and not at_rest:
                 await asyncio.sleep(delay)
             async with state.lock:
                 snapshot, since, epoch = state.pending, state.pending_since, state.pending_epoch
                 state.pending, state.pending_since = None, None
                 applied = state.observed.snapshot
-                if snapshot is None or (applied is not None and snapshot.sequence <= applied.sequence):
+                newer = snapshot is not None and (applied is None or snapshot.sequence > applied.sequence)
+                if not newer and not state.staged:
                     continue
                 try:
-                    await self.write(state, snapshot=snapshot)
+                    await self.write(state, **({"snapshot": snapshot} if newer else {}))
                 except (KubeError, aiohttp.ClientError, OSError, BackendUnavailable) as exc:
                     log.warning("status of %s not written (%s); retrying", state.workflow_id, exc)
-                    if state.pending is None:
+                    if state.pending is None and newer:
                         state.pending, state.pending_since, state.pending_epoch = snapshot, since, epoch
                     state.observed = dataclasses.replace(state.observed, snapshot=applied)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 10.0)
                     continue
-                state.snapshot_epoch = epoch
+                if newer:
+                    state.snapshot_epoch = epoch
                 if since is not None:
                     SYNC_SECONDS.labels(KIND).observe(time.monotonic() - since)
         state.flusher = None
