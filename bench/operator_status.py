@@ -31,13 +31,13 @@ from drift.temporal_client import connect
 from drift_devstack.config import load_config
 from drift_devstack.process import ProcessManager
 
+from . import run_path
+from .kube_objects import GROUP, VERSION, resource, workflow, write_to_watch_latency
 from .report import Result, percentile
 
-GROUP, VERSION = "drift.dev", "v1alpha1"
 DEFINITIONS = 500
 IN_FLIGHT = 200
 IDLE = 500
-WRITE_SAMPLES = 100
 
 
 def _kubectl(*args: str, stdin: str | None = None) -> str:
@@ -63,17 +63,8 @@ def _list(api: client.CustomObjectsApi, namespace: str, plural: str) -> list[dic
     return api.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)["items"]
 
 
-def _resource(kind: str, name: str, namespace: str, spec: dict) -> dict:
-    metadata = {"name": name, "namespace": namespace}
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "metadata": metadata, "spec": spec}
-
-
-def _workflow(name: str, namespace: str, nodes: list[dict]) -> dict:
-    return _resource("Workflow", name, namespace, {"startAt": nodes[0]["name"], "nodes": nodes})
-
-
-def _run(name: str, namespace: str, workflow: str) -> dict:
-    return _resource("WorkflowRun", name, namespace, {"workflowRef": {"name": workflow}})
+def _run(name: str, namespace: str, workflow_name: str) -> dict:
+    return resource("WorkflowRun", name, namespace, {"workflowRef": {"name": workflow_name}})
 
 
 def _wait_until(check, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -87,7 +78,7 @@ def _wait_until(check, timeout: float, what: str) -> None:  # type: ignore[no-un
 def definitions_synced(api: client.CustomObjectsApi) -> list[Result]:
     namespace = _namespace()
     items = [
-        _workflow(f"wf-{i}", namespace, [
+        workflow(f"wf-{i}", namespace, [
             {"name": "start", "type": "processor", "processor": {"set": {"i": str(i)}}, "next": "done"},
             {"name": "done", "type": "success"},
         ]) for i in range(DEFINITIONS)
@@ -197,36 +188,6 @@ def status_latency(api: client.CustomObjectsApi, namespace: str) -> list[Result]
     ]
 
 
-def write_to_watch_latency(namespace: str) -> dict[int, float]:
-    """p50/p95 in ms from a ConfigMap patch to its event on a watch: what any status reflection costs at least."""
-    core = client.CoreV1Api()
-    name = f"bench-probe-{uuid.uuid4().hex[:6]}"
-    created = core.create_namespaced_config_map(namespace, {"metadata": {"name": name}, "data": {"n": "0"}})
-    seen: dict[str, float] = {}
-
-    def observe() -> None:
-        stream = watch.Watch().stream(
-            core.list_namespaced_config_map, namespace, field_selector=f"metadata.name={name}",
-            resource_version=created.metadata.resource_version, timeout_seconds=120,
-        )  # fmt: skip
-        for event in stream:
-            seen.setdefault((event["object"].data or {}).get("n", ""), time.monotonic())
-            if str(WRITE_SAMPLES) in seen:
-                return
-
-    watcher = threading.Thread(target=observe, daemon=True)
-    watcher.start()
-    time.sleep(0.5)
-    samples = []
-    for i in range(1, WRITE_SAMPLES + 1):
-        began = time.monotonic()
-        core.patch_namespaced_config_map(name, namespace, {"data": {"n": str(i)}})
-        _wait_until(lambda i=i: str(i) in seen, 10, "a ConfigMap patch seen by its watch")
-        samples.append((seen[str(i)] - began) * 1000)
-    watcher.join(5)
-    return {q: percentile(samples, q) for q in (50, 95)}
-
-
 def _usage(pid: int, seconds: float) -> tuple[float, float]:
     """(CPU percent of one core over `seconds`, RSS in MiB) of a process."""
 
@@ -271,11 +232,11 @@ def run() -> list[Result]:
     empty = _usage(pid, 15)
     namespace = _namespace()
     _apply([
-        _workflow("waiter", namespace, [
+        workflow("waiter", namespace, [
             {"name": "ask", "type": "instruction", "instruction": {"message": "go?"}, "next": "done"},
             {"name": "done", "type": "success"},
         ]),
-        _workflow("stepper", namespace, [
+        workflow("stepper", namespace, [
             *({"name": f"s{i}", "type": "wait", "wait": {"seconds": 1}, "next": f"s{i + 1}"} for i in range(5)),
             {"name": "s5", "type": "success"},
         ]),
@@ -283,6 +244,7 @@ def run() -> list[Result]:
     _wait_until(lambda: all((w.get("status") or {}).get("version") for w in _list(api, namespace, "workflows")), 60,
                 "bench workflows synced")  # fmt: skip
     results = run_start_latency(api, namespace)
+    results += run_path.run(api, namespace)
     results += status_latency(api, namespace)
     results += idle_cost(api, pid, namespace, empty)
     results += definitions_synced(api)

@@ -10,7 +10,9 @@ from drift.cache.definition_cache import DefinitionCache
 
 from .kube_client import Kube
 from .operator_settings import OperatorSettings
-from .run_events import RunTracker
+from .run_events import RunEvents
+from .run_registry import RunRegistry
+from .status_writer import StatusWriter
 
 
 @dataclass(frozen=True)
@@ -21,4 +23,9 @@ class Services:
     cache: DefinitionCache
     temporal: Client
     kube: Kube
-    runs: RunTracker
+    runs: RunRegistry
+    """The unfinished runs and what the operator holds about each."""
+    events: RunEvents
+    """The run-events subscription (is a run's snapshot from the live subscription?)."""
+    status: StatusWriter
+    """The one writer of runs' status."""

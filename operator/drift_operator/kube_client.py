@@ -1,109 +1,143 @@
-"""The operator's own Kubernetes calls (besides kopf's): status and annotation patches, Events.
+"""The operator's own Kubernetes calls (besides kopf's): status and annotation patches, Events, deletes.
 
-The official client is synchronous, so calls run on a small thread pool off the event loop.
+Async over one aiohttp session (no thread pool): a status write costs one round trip and a coroutine, so
+hundreds of runs' writes can be in flight at once. The credentials come from the official client's loaders
+(in-cluster ServiceAccount, else KUBECONFIG), read again per request where they rotate (tokens).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import uuid
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
+import aiohttp
 import kubernetes
-from kubernetes.client.exceptions import ApiException
 
 from drift.conditions import timestamp
 from drift.models.resources import GROUP, VERSION
 
-T = TypeVar("T")
 log = logging.getLogger(__name__)
 COMPONENT = "drift-operator"
+MERGE_PATCH = "application/merge-patch+json"
+RETRIES = 5
+"""Attempts of a request the API server answered 429 or 503 (each after its Retry-After, at most 5 s)."""
+
+
+class KubeError(Exception):
+    """The API server answered with an error status."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status}: {reason}")
+        self.status = status
+        self.reason = reason
+
+
+def _configuration() -> kubernetes.client.Configuration:
+    try:
+        kubernetes.config.load_incluster_config()
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()
+    return kubernetes.client.Configuration.get_default_copy()
+
+
+def _ssl_context(config: kubernetes.client.Configuration) -> ssl.SSLContext | bool:
+    if not config.verify_ssl:
+        return False
+    context = ssl.create_default_context(cafile=config.ssl_ca_cert)
+    if config.cert_file:
+        context.load_cert_chain(config.cert_file, config.key_file)
+    return context
 
 
 class Kube:
-    """Patches and Events through the official client (threads: it is synchronous)."""
+    """Patches, Events, gets and deletes of the operator, async (aiohttp), one connection pool."""
 
-    def __init__(self, threads: int = 16) -> None:
-        try:
-            kubernetes.config.load_incluster_config()
-        except kubernetes.config.ConfigException:
-            kubernetes.config.load_kube_config()
-        configuration = kubernetes.client.Configuration.get_default_copy()
-        configuration.connection_pool_maxsize = threads
-        api = kubernetes.client.ApiClient(configuration)
-        self.custom = kubernetes.client.CustomObjectsApi(api)
-        self.core = kubernetes.client.CoreV1Api(api)
-        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="kube")
+    def __init__(self, connections: int = 32) -> None:
+        self._config = _configuration()
+        self._host = self._config.host.rstrip("/")
+        self._ssl = _ssl_context(self._config)
+        self._connections = connections
+        self._session: aiohttp.ClientSession | None = None
 
-    async def _run(self, call: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+    def _headers(self, content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        token = self._config.get_api_key_with_prefix("BearerToken", alias="authorization")
+        if token:
+            headers["Authorization"] = token
+        if content_type:
+            headers["Content-Type"] = content_type
+        return headers
+
+    async def _request(
+        self, method: str, path: str, body: Any = None, content_type: str | None = None
+    ) -> dict[str, Any] | None:
+        """The decoded answer; None for 404; KubeError for any other error status.
+
+        429 and 503 (the API server starting or shedding load) are retried after its Retry-After, a few times.
+        """
+        if self._session is None:  # created on the running loop
+            connector = aiohttp.TCPConnector(limit=self._connections, ssl=self._ssl)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30))
+        attempt = 1
+        while True:
+            async with self._session.request(
+                method, f"{self._host}{path}", json=body, headers=self._headers(content_type)
+            ) as response:
+                if response.status not in (429, 503) or attempt == RETRIES:
+                    if response.status == 404:
+                        return None
+                    if response.status >= 400:
+                        raise KubeError(response.status, (await response.text())[:500])
+                    return await response.json()
+                delay = min(float(response.headers.get("Retry-After") or 1), 5.0)
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    @staticmethod
+    def _path(plural: str, namespace: str | None, name: str | None = None, sub: str | None = None) -> str:
+        path = f"/apis/{GROUP}/{VERSION}"
+        path += f"/namespaces/{namespace}/{plural}" if namespace else f"/{plural}"
+        return path + (f"/{name}" if name else "") + (f"/{sub}" if sub else "")
 
     async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         """The object, or None if it is gone."""
-        try:
-            return await self._run(
-                lambda: self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return await self._request("GET", self._path(plural, namespace, name))
 
     async def names(self, plural: str, namespace: str | None) -> set[tuple[str, str]]:
         """(namespace, name) of every object of `plural`, in `namespace` or (None) the whole cluster."""
-
-        def listed() -> dict[str, Any]:
-            if namespace:
-                return self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)
-            return self.custom.list_cluster_custom_object(GROUP, VERSION, plural)
-
-        items = (await self._run(listed))["items"]
-        return {(item["metadata"]["namespace"], item["metadata"]["name"]) for item in items}
+        listed = await self._request("GET", self._path(plural, namespace)) or {}
+        return {(item["metadata"]["namespace"], item["metadata"]["name"]) for item in listed.get("items", ())}
 
     async def delete(self, plural: str, namespace: str, name: str, uid: str) -> None:
         """Delete the object if it is still the one with `uid` (a re-created namesake stays); gone is fine."""
-        body = kubernetes.client.V1DeleteOptions(preconditions=kubernetes.client.V1Preconditions(uid=uid))
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}}
         try:
-            await self._run(
-                lambda: self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, body=body)
-            )
-        except ApiException as exc:
-            if exc.status not in (404, 409):
+            await self._request("DELETE", self._path(plural, namespace, name), body)
+        except KubeError as exc:
+            if exc.status != 409:
                 raise
 
     async def patch_status(
         self, plural: str, namespace: str, name: str, status: Mapping[str, Any]
     ) -> dict[str, Any] | None:
         """Merge-patch `status` (None values delete fields); the updated object, or None if it is gone."""
-        body = {"status": dict(status)}
-        try:
-            return await self._run(
-                lambda: self.custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, plural, name, body)
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
+        path = self._path(plural, namespace, name, "status")
+        return await self._request("PATCH", path, {"status": dict(status)}, MERGE_PATCH)
 
     async def annotate(self, plural: str, namespace: str, name: str, annotations: Mapping[str, str]) -> None:
         """Merge-patch annotations (used to re-trigger the reconcile of another object); gone is fine."""
         body = {"metadata": {"annotations": dict(annotations)}}
-        try:
-            await self._run(
-                lambda: self.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, body)
-            )
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+        await self._request("PATCH", self._path(plural, namespace, name), body, MERGE_PATCH)
 
     async def event(self, obj: Mapping[str, Any], kind: str, event_type: str, reason: str, message: str) -> None:
         """Record a Kubernetes Event on `obj` (a body with metadata); best effort."""
         meta = obj["metadata"]
-        now = datetime.now(UTC)
+        now = timestamp(datetime.now(UTC))
         body = {
             "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:12]}", "namespace": meta["namespace"]},
             "involvedObject": {
@@ -117,14 +151,15 @@ class Kube:
             "reason": reason,
             "message": message[:1024],
             "source": {"component": COMPONENT},
-            "firstTimestamp": timestamp(now),
-            "lastTimestamp": timestamp(now),
+            "firstTimestamp": now,
+            "lastTimestamp": now,
             "count": 1,
         }
         try:
-            await self._run(lambda: self.core.create_namespaced_event(meta["namespace"], body))
-        except ApiException as exc:
-            log.warning("could not record event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], exc.reason)
+            await self._request("POST", f"/api/v1/namespaces/{meta['namespace']}/events", body)
+        except (KubeError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("could not record event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], exc)
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=False)
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()

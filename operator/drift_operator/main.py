@@ -23,7 +23,9 @@ from drift.temporal_client import connect
 from . import definition_handlers, housekeeping, operator_settings, run_handlers
 from .clients import Services
 from .kube_client import Kube
-from .run_events import RunTracker
+from .run_events import RunEvents
+from .run_registry import RunRegistry
+from .status_writer import StatusWriter
 
 log = logging.getLogger("drift_operator")
 HANDLERS = (definition_handlers, run_handlers)
@@ -32,7 +34,12 @@ HANDLERS = (definition_handlers, run_handlers)
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    """kopf's bookkeeping in annotations, not status; Events only from our own handlers and warnings."""
+    """kopf's bookkeeping in annotations, not status; Events only from our own handlers and warnings.
+
+    kopf's per-object workers stay unbounded (its default): handlers wait until every index has seen every
+    object, so a worker limit below the number of objects deadlocks the start (measured: with 256 and 651
+    WorkflowRuns, a restarted operator indexed 263 objects and then handled nothing).
+    """
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kopf.drift.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="kopf.drift.dev", key="last-handled-configuration"
@@ -40,7 +47,6 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = "drift.dev/finalizer"
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
-    settings.batching.worker_limit = 256
 
 
 async def run() -> None:
@@ -49,12 +55,14 @@ async def run() -> None:
     store = HBaseStore(config.hbase)
     cache = DefinitionCache(store, config.redis_url, config.cache)
     kube = Kube()
-    tracker = RunTracker(kube, store, config.coalesce_seconds)
+    runs, events = RunRegistry(), RunEvents()
+    status = StatusWriter(kube, store, runs, config.coalesce_seconds)
     temporal = await connect(config.temporal)
-    services = Services(config, cache, temporal, kube, tracker)
+    services = Services(config, cache, temporal, kube, runs, events, status)
     await store.ensure_tables()
     await cache.start()
-    subscriber = asyncio.create_task(tracker.subscribe(config.redis_url, run_events_channel(config.table_prefix)))
+    channel = run_events_channel(config.table_prefix)
+    subscriber = asyncio.create_task(events.subscribe(config.redis_url, channel, status.offer))
     background = [subscriber]
     if config.context_retention_days is not None:
         background.append(asyncio.create_task(housekeeping.expire_contexts(store, config.context_retention_days)))
@@ -82,7 +90,7 @@ async def run() -> None:
         await endpoint.cleanup()
         await cache.close()
         store.close()
-        kube.close()
+        await kube.close()
 
 
 def main() -> None:

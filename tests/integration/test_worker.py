@@ -26,7 +26,7 @@ from drift_worker.secret_access import ALLOWED_HOSTS_ANNOTATION, USABLE_LABEL
 from drift_worker.workflow import DriftRunWorkflow
 from tests.conftest import kubectl
 
-from .worker_harness import Drift, private_store, snapshot_when, start_echo_server
+from .worker_harness import Drift, private_store, publisher, snapshot_when, start_echo_server
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ async def drift(stack_env):
     cache = DefinitionCache(store, redis_url())
     await cache.start()
     client = await connect(temporal_settings(stack_env))
-    activities = DriftActivities(cache, store, kubernetes_core(), EgressPolicy())
+    activities = DriftActivities(cache, store, publisher(store), kubernetes_core(), EgressPolicy())
     task_queue = f"worker-test-{uuid.uuid4()}"
     async with new_worker(client, task_queue, activities):
         yield Drift(client, cache, store, task_queue)
@@ -480,7 +480,7 @@ async def test_large_values_live_in_hbase_and_are_read_after_continue_as_new(dri
 
 async def test_a_context_over_its_limit_fails_the_run_with_context_too_large(drift, server, stack_env):
     limits = ContextLimits(max_bytes=2_500_000)
-    activities = DriftActivities(drift.cache, drift.store, None, EgressPolicy(), limits)
+    activities = DriftActivities(drift.cache, drift.store, publisher(drift.store), None, EgressPolicy(), limits=limits)
     limited = Drift(drift.client, drift.cache, drift.store, f"limited-{uuid.uuid4()}")
     async with new_worker(drift.client, limited.task_queue, activities):
         result = await limited.run(_three_megabytes(server.url, 1), name="too-large")

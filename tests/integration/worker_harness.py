@@ -14,9 +14,11 @@ from aiohttp import web
 from temporalio.client import Client, WorkflowHandle
 
 from drift.cache.definition_cache import DefinitionCache
-from drift.run_contract import QUERY_SNAPSHOT, WORKFLOW_TYPE, RunSnapshot, RunStart
+from drift.run_contract import QUERY_SNAPSHOT, WORKFLOW_TYPE, RunSnapshot, RunStart, run_events_channel
+from drift.settings import redis_url
 from drift.storage.hbase import HBaseStore
 from drift.stored_definition import StoredDefinition
+from drift_worker.run_event_publisher import RunEventPublisher
 
 
 @dataclass
@@ -77,6 +79,11 @@ async def snapshot_when(handle: WorkflowHandle, predicate: Any, within: float = 
 
 def private_store(settings) -> HBaseStore:  # type: ignore[no-untyped-def]
     return HBaseStore(dataclasses.replace(settings, table_prefix=f"w{uuid.uuid4().hex[:6]}_"))
+
+
+def publisher(store: HBaseStore) -> RunEventPublisher:
+    """Run events on the store's private channel (the stack's operator does not listen there)."""
+    return RunEventPublisher(redis_url(), run_events_channel(store.settings.table_prefix))
 
 
 @dataclass

@@ -27,7 +27,7 @@ from drift.temporal_client import connect
 from drift_worker.activities import DriftActivities
 from drift_worker.egress import EgressPolicy
 from drift_worker.main import new_worker
-from tests.integration.worker_harness import Drift, EchoServer, private_store, start_echo_server
+from tests.integration.worker_harness import Drift, EchoServer, private_store, publisher, start_echo_server
 
 HISTORIES = Path(__file__).parent / "histories"
 Scenario = Callable[[Drift, EchoServer], Awaitable[WorkflowHandle]]
@@ -240,7 +240,7 @@ async def record(names: list[str]) -> None:
     cache = DefinitionCache(store, redis_url())
     await cache.start()
     client = await connect(temporal_settings())
-    activities = DriftActivities(cache, store, None, EgressPolicy())
+    activities = DriftActivities(cache, store, publisher(store), None, EgressPolicy())
     server, runner = await start_echo_server()
     drift = Drift(client, cache, store, f"record-{uuid.uuid4()}")
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 
 import httpx
@@ -14,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 from drift.cache.definition_cache import DefinitionCache
 from drift.errors import BackendUnavailable
 from drift.metrics import CONTEXT_PERSIST_SECONDS, NODE_EXECUTIONS, NODE_SECONDS
-from drift.run_contract import RunEvent, run_events_channel
+from drift.run_contract import RunEvent
 from drift.storage.hbase import HBaseStore
 
 from . import http_client
@@ -23,19 +22,20 @@ from .context_values import ContextLimits
 from .egress import EgressPolicy
 from .graph import PinnedGraph
 from .messages import ContextValue, HttpRequest, HttpResult, LoadGraph, LoadValue, ProgressUpdate, StoreValue
-
-log = logging.getLogger(__name__)
+from .run_event_publisher import RunEventPublisher
 
 
 class DriftActivities(RunActivities):
-    """The activities, bound to the worker's clients (one instance per worker process)."""
+    """The activities, bound to the worker's clients (one instance per worker process; `close` closes `events`)."""
 
     def __init__(
         self,
         cache: DefinitionCache,
         store: HBaseStore,
+        events: RunEventPublisher,
         core: k8s.CoreV1Api | None,
         egress: EgressPolicy,
+        *,
         limits: ContextLimits | None = None,
     ) -> None:
         self.cache = cache
@@ -43,8 +43,8 @@ class DriftActivities(RunActivities):
         self.store = store
         self.core = core
         self.egress = egress
+        self.events = events
         self.http = httpx.AsyncClient(follow_redirects=False)
-        self.channel = run_events_channel(store.settings.table_prefix)
 
     @activity.defn(name=LOAD_GRAPH)
     async def load_graph(self, request: LoadGraph) -> PinnedGraph:
@@ -77,7 +77,8 @@ class DriftActivities(RunActivities):
 
     @activity.defn(name=PERSIST_PROGRESS)
     async def persist_progress(self, update: ProgressUpdate) -> None:
-        """Write the context to HBase (idempotent by sequence), then publish the snapshot (best effort)."""
+        """Write the context to HBase (idempotent by sequence), then publish the snapshot (retried: see
+        run_event_publisher)."""
         began = time.perf_counter()
         body = json.dumps(update.context, separators=(",", ":")).encode()
         try:
@@ -88,11 +89,7 @@ class DriftActivities(RunActivities):
         if update.completed is not None:
             NODE_EXECUTIONS.labels(update.completed.type, update.completed.phase).inc()
             NODE_SECONDS.labels(update.completed.type).observe(update.duration_seconds)
-        event = RunEvent(workflow_id=update.workflow_id, snapshot=update.snapshot)
-        try:
-            await self.cache.redis.client.publish(self.channel, event.model_dump_json())
-        except Exception as exc:  # noqa: BLE001 - the operator's resync covers a lost event
-            log.warning("run event not published (%s); the operator will resync", exc)
+        await self.events.publish(RunEvent(workflow_id=update.workflow_id, snapshot=update.snapshot))
 
     @activity.defn(name=STORE_VALUE)
     async def store_value(self, request: StoreValue) -> None:
@@ -116,3 +113,4 @@ class DriftActivities(RunActivities):
 
     async def close(self) -> None:
         await self.http.aclose()
+        await self.events.close()

@@ -16,6 +16,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from drift.cache.definition_cache import DefinitionCache
 from drift.observability import drift_backends, metrics_port, serve
+from drift.run_contract import run_events_channel
 from drift.settings import cache_settings, hbase_settings, redis_url, temporal_settings
 from drift.storage.hbase import HBaseStore
 from drift.temporal_client import connect
@@ -24,6 +25,7 @@ from .activities import DriftActivities
 from .context_values import ContextLimits
 from .egress import policy_from_env
 from .map_batch import MapBatchWorkflow
+from .run_event_publisher import RunEventPublisher
 from .workflow import DriftRunWorkflow
 
 log = logging.getLogger("drift_worker")
@@ -31,6 +33,10 @@ log = logging.getLogger("drift_worker")
 SANDBOX = SandboxRestrictions.default.with_passthrough_modules("drift", "drift_worker", "cel", "jsonschema")
 """Drift's own modules hold no mutable module state, so the sandbox imports them once instead of once per
 workflow instance (measured: about 12 ms saved per run start); the sandbox still guards the calls."""
+WORKFLOW_TASKS = 4
+"""Workflow tasks run at once (DRIFT_WORKER_WORKFLOW_TASKS). They share one GIL: with Temporal's default
+(100) every task of 100 busy runs waits for all the others and lasts seconds (past 10 s Temporal times it out
+and retries, which adds load); a few at a time keep each one short while the rest wait on the server."""
 
 
 def context_limits(env: Mapping[str, str]) -> ContextLimits:
@@ -55,8 +61,10 @@ def kubernetes_core() -> k8s.CoreV1Api | None:
     return k8s.CoreV1Api()
 
 
-def new_worker(temporal: Client, task_queue: str, activities: DriftActivities) -> Worker:
-    """The worker: the DriftRun workflow and its activities on `task_queue`."""
+def new_worker(
+    temporal: Client, task_queue: str, activities: DriftActivities, workflow_tasks: int = WORKFLOW_TASKS
+) -> Worker:
+    """The worker: the DriftRun workflow and its activities on `task_queue`, `workflow_tasks` tasks at once."""
     return Worker(
         temporal,
         task_queue=task_queue,
@@ -68,6 +76,7 @@ def new_worker(temporal: Client, task_queue: str, activities: DriftActivities) -
             activities.store_value,
             activities.load_value,
         ],
+        max_concurrent_workflow_tasks=workflow_tasks,
         max_concurrent_activities=200,
         max_concurrent_local_activities=200,
         workflow_runner=SandboxedWorkflowRunner(restrictions=SANDBOX),
@@ -82,8 +91,11 @@ async def run_worker(env: Mapping[str, str]) -> None:
     await cache.start()
     temporal_config = temporal_settings(env)
     temporal = await connect(temporal_config)
-    activities = DriftActivities(cache, store, kubernetes_core(), policy_from_env(env), context_limits(env))
-    worker = new_worker(temporal, temporal_config.task_queue, activities)
+    events = RunEventPublisher(redis_url(env), run_events_channel(store.settings.table_prefix))
+    limits = context_limits(env)
+    activities = DriftActivities(cache, store, events, kubernetes_core(), policy_from_env(env), limits=limits)
+    workflow_tasks = int(env.get("DRIFT_WORKER_WORKFLOW_TASKS", WORKFLOW_TASKS))
+    worker = new_worker(temporal, temporal_config.task_queue, activities, workflow_tasks)
 
     def live() -> str | None:
         """The worker's pollers run (a fatal poll error shuts the worker down); Temporal being down is not fatal."""

@@ -1,0 +1,143 @@
+"""One reconcile of a WorkflowRun, straight: observe -> decide -> act on Temporal -> compute status -> write once.
+
+It runs under the run's lock and decides from the status the operator last wrote or staged (not from the body
+kopf handed in, which may predate a write of a reconcile that held the lock before), so two triggers of one
+run never start its execution twice. Having acted, it stages the status (status_writer): written with the
+worker's next snapshot in one patch. A run waits `Pending` while its Workflow has no latest version:
+`WorkflowNotFound`, or `WorkflowNotReady` when the Workflow exists but is Stalled (a Stalled Workflow's
+pointer is withdrawn); and (`HBaseUnavailable`, ...) while a backend fails its start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from temporalio.service import RPCError
+
+from drift.conditions import timestamp
+from drift.errors import BackendUnavailable
+from drift.metrics import RECONCILES
+from drift.models.run import FINAL_PHASES, WorkflowRunSpec
+from drift.run_contract import ResumeRequest, RunStart
+from drift.validation import DefinitionInvalid, validate_input
+
+from . import executions
+from .clients import Services
+from .run_registry import RunState
+
+RETRY_SECONDS = 5.0
+"""Retry delay when a backend or the worker did not answer."""
+KIND = "WorkflowRun"
+
+
+async def reconcile(body: Mapping[str, Any], services: Services, stalled: kopf.Index, *, observe: bool) -> None:
+    """Start, steer and (with `observe`) resync one run; one status write at the end.
+
+    `stalled` is the `stalled_workflows` index.
+    """
+    if (body.get("status") or {}).get("phase") in FINAL_PHASES:
+        return
+    state = services.runs.track(body)
+    spec = WorkflowRunSpec.model_validate(dict(body["spec"]))
+    async with state.lock:
+        status = state.intended
+        if status.get("phase") in FINAL_PHASES:
+            return
+        try:
+            if status.get("execution"):
+                extra, seen = {}, await _observe(state, services) if observe else {"started": True}
+            else:
+                extra, seen = await _start(state, spec, services, stalled)
+                if not seen.get("started"):
+                    RECONCILES.labels(KIND, "pending").inc()
+                    await services.status.write(state, extra, **seen)
+                    return
+            if spec.cancel and not state.cancel_requested and not seen.get("closed"):
+                await executions.cancel(services.temporal, state.workflow_id)
+                state.cancel_requested = True
+            delivered, notice, done = await _deliver(state, spec, int(status.get("resumesDelivered") or 0), services)
+        except (BackendUnavailable, RPCError) as exc:
+            RECONCILES.labels(KIND, "retry").inc()
+            if not status.get("execution"):  # not started: say why it waits (a new run has no status yet)
+                reason = exc.reason if isinstance(exc, BackendUnavailable) else "TemporalUnavailable"
+                await services.status.write(state, blocked=reason, detail=str(exc))
+            raise kopf.TemporaryError(str(exc), delay=RETRY_SECONDS) from None
+        extra["resumesDelivered"] = delivered
+        acted = bool(extra.get("execution")) or delivered > int(status.get("resumesDelivered") or 0)
+        services.status.stage(state, extra, hold=acted, notice=notice, **seen)
+        RECONCILES.labels(KIND, "synced").inc()
+    if not done:
+        raise kopf.TemporaryError("resume delivery waits for the worker", delay=RETRY_SECONDS)
+
+
+async def _observe(state: RunState, services: Services) -> dict[str, Any]:
+    """What Temporal says about the started run (its snapshot queried only if run events may have missed one)."""
+    query = not services.events.live(state.snapshot_epoch)
+    execution = await executions.observe(services.temporal, state.workflow_id, query)
+    seen: dict[str, Any] = {"started": True, "closed": execution.closed, "closed_at": execution.closed_at}
+    if execution.detail:
+        seen["detail"] = execution.detail
+    current = state.observed.snapshot
+    if execution.snapshot and (current is None or execution.snapshot.sequence >= current.sequence):
+        seen["snapshot"] = execution.snapshot
+        state.snapshot_epoch = services.events.epoch
+    return seen
+
+
+async def _start(
+    state: RunState, spec: WorkflowRunSpec, services: Services, stalled: kopf.Index
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Resolve the workflow, check the input, start the execution: (status extra, observed changes)."""
+    ref = spec.workflow_ref
+    stored = await services.cache.get("workflow", state.namespace, ref.name, ref.version)
+    problem = next(iter(stalled.get((state.namespace, ref.name), ())), None)
+    if stored is None and problem is not None and ref.version is None:
+        return {}, {"blocked": "WorkflowNotReady", "detail": f'Workflow "{ref.name}" is not Ready: {problem}'}
+    if stored is None:
+        pinned = f" version {ref.version}" if ref.version else ""
+        detail = f'Workflow "{ref.name}"{pinned} not found or not Ready'
+        return {}, {"blocked": "WorkflowNotFound", "detail": detail}
+    workflow = stored.workflow_spec()
+    try:
+        validate_input(workflow.input_schema, spec.input)
+    except DefinitionInvalid as exc:
+        return {"workflowVersion": stored.version}, {"blocked": "InvalidInput", "detail": str(exc)}
+    start = RunStart(
+        namespace=state.namespace,
+        run_name=state.name,
+        run_uid=state.uid,
+        workflow_name=ref.name,
+        workflow_version=stored.version,
+        input=spec.input,
+    )
+    run_id = await executions.start(
+        services.temporal, services.settings, state.workflow_id, start, workflow.timeout_seconds
+    )
+    execution = {"namespace": services.settings.temporal.namespace, "workflowId": state.workflow_id, "runId": run_id}
+    extra = {"workflowVersion": stored.version, "execution": execution, "startedAt": timestamp(datetime.now(UTC))}
+    return extra, {"started": True, "blocked": None, "detail": None}
+
+
+async def _deliver(
+    state: RunState, spec: WorkflowRunSpec, delivered: int, services: Services
+) -> tuple[int, str | None, bool]:
+    """Deliver resume entries from `delivered` on, in order: (delivered now, last refusal, all done)."""
+    notice = None
+    for index in range(delivered, len(spec.resume)):
+        entry = spec.resume[index]
+        request = ResumeRequest(index=index, node=entry.node, path=entry.path, input=entry.input)
+        try:
+            refusal = await executions.resume(
+                services.temporal, state.workflow_id, request, services.settings.update_timeout_seconds
+            )
+        except (TimeoutError, RPCError):
+            return index, notice, False
+        if refusal is not None:
+            notice = f"resume[{index}] for node {entry.node} refused: {refusal}"
+            obj = {"metadata": {"namespace": state.namespace, "name": state.name, "uid": state.uid}}
+            await services.kube.event(obj, KIND, "Warning", "ResumeRefused", notice)
+        delivered = index + 1
+    return delivered, notice, True

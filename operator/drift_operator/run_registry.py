@@ -1,0 +1,97 @@
+"""The unfinished runs the operator holds, by Temporal workflow id, and what it holds about each."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from drift.run_contract import RunSnapshot, workflow_id
+
+from .run_status import Observed
+
+
+@dataclass(eq=False)
+class RunState:
+    """What the operator holds about one unfinished run."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int | None = None
+    status: dict[str, Any] = field(default_factory=dict)
+    """The status as read at first sight, then as last written (the operator is its only writer)."""
+    observed: Observed = field(default_factory=Observed)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held for every status write and every Temporal action on the run."""
+    pending: RunSnapshot | None = None
+    """The newest snapshot from the run events not written yet."""
+    pending_since: float | None = None
+    pending_epoch: int = -1
+    """The run-events subscription epoch `pending` arrived in."""
+    staged: dict[str, Any] = field(default_factory=dict)
+    """Status fields a reconcile set that are not written yet (written with the next snapshot, or at `hold_until`)."""
+    hold_until: float = 0.0
+    """A staged write waits for the worker's next snapshot until then (monotonic), to go out as one patch."""
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a snapshot arrives (ends a hold)."""
+    flusher: asyncio.Task[None] | None = None
+    last_write: float = 0.0
+    snapshot_epoch: int = -1
+    """The subscription epoch of the snapshot applied last (-1: none from a live subscription)."""
+    cancel_requested: bool = False
+
+    @property
+    def workflow_id(self) -> str:
+        return workflow_id(self.namespace, self.name, self.uid)
+
+    @property
+    def intended(self) -> dict[str, Any]:
+        """The status as last written, with the fields staged since."""
+        return self.status | self.staged
+
+    @property
+    def sequence(self) -> int:
+        """Sequence of the newest snapshot known (pending or applied); -1 if none."""
+        snapshot = self.pending or self.observed.snapshot
+        return snapshot.sequence if snapshot else -1
+
+
+class RunRegistry:
+    """Unfinished runs by Temporal workflow id."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, RunState] = {}
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def get(self, key: str) -> RunState | None:
+        return self._states.get(key)
+
+    def track(self, body: Mapping[str, Any]) -> RunState:
+        """The state of the run `body`: created (with the body's status) on first sight, its generation refreshed."""
+        meta = body["metadata"]
+        key = workflow_id(meta["namespace"], meta["name"], meta["uid"])
+        state = self._states.get(key)
+        if state is None:
+            state = RunState(meta["namespace"], meta["name"], meta["uid"], status=plain(body.get("status") or {}))
+            self._states[key] = state
+        state.generation = meta.get("generation")
+        return state
+
+    def forget(self, key: str) -> None:
+        """Drop a run (finished or deleted); its pending status flush stops."""
+        state = self._states.pop(key, None)
+        if state and state.flusher and state.flusher is not asyncio.current_task():
+            state.flusher.cancel()
+
+
+def plain(value: Any) -> Any:
+    """A deep copy as plain dicts and lists (kopf hands out read-only views)."""
+    if isinstance(value, Mapping):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    return value

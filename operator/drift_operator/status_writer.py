@@ -1,0 +1,152 @@
+"""The one writer of WorkflowRun status: computed by the pure `run_status`, patched once per change, coalesced.
+
+Every status write of a run (from a reconcile or from run events) is computed under the run's lock from all
+that was observed, and only what changed is patched. A reconcile that acted on Temporal (started the run,
+delivered a resume entry) stages its fields, and the write waits up to `coalesce_seconds` for the worker's
+next snapshot so both go out as one patch; one that only observed is staged without waiting; one that could
+not start the run writes at once. Snapshots from the run events are coalesced per run: only the newest (by
+`sequence`) is kept and a Running one is written at most once per `coalesce_seconds`, so a fast run costs a
+handful of patches per second and a waiting run costs nothing; a snapshot at rest (Waiting or finished: no
+other follows soon) is written at once. When a started run ends, the time is recorded beside its context
+in HBase (context retention goes by it) before the final status is written. Phase changes are recorded as
+Events in the background: they never hold up a status write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from drift.conditions import parse_timestamp
+from drift.errors import BackendUnavailable
+from drift.metrics import RUN_EVENTS, SYNC_SECONDS
+from drift.models.resources import WORKFLOW_RUN
+from drift.models.run import FINAL_PHASES
+from drift.run_contract import RunEvent
+from drift.storage.hbase import HBaseStore
+
+from .kube_client import Kube, KubeError
+from .run_registry import RunRegistry, RunState, plain
+from .run_status import changes, run_status
+
+log = logging.getLogger(__name__)
+KIND = "WorkflowRun"
+
+
+class StatusWriter:
+    """Writes runs' status: at once for a reconcile, coalesced for run events."""
+
+    def __init__(self, kube: Kube, store: HBaseStore, runs: RunRegistry, coalesce_seconds: float) -> None:
+        self.kube = kube
+        self.store = store
+        self.runs = runs
+        self.coalesce_seconds = coalesce_seconds
+        self._background: set[asyncio.Task[None]] = set()
+
+    def stage(self, state: RunState, extra: Mapping[str, Any], *, hold: bool, **seen: Any) -> None:
+        """Record what was `seen` and the status fields `extra`; written soon by the run's flusher, after the
+        worker's next snapshot (at most `coalesce_seconds` later) when `hold`. Hold `state.lock`."""
+        state.observed = dataclasses.replace(state.observed, **seen)
+        state.staged.update(extra)
+        if hold:
+            state.hold_until = time.monotonic() + self.coalesce_seconds
+        self._flush_soon(state)
+
+    async def write(self, state: RunState, extra: Mapping[str, Any] | None = None, **seen: Any) -> None:
+        """Record what was `seen` (Observed fields), compute the status with the staged fields and `extra`, patch
+        what changes. Hold `state.lock`."""
+        state.observed = dataclasses.replace(state.observed, **seen)
+        fields = state.staged | dict(extra or {})
+        patch = run_status(state.observed, state.status, state.generation, datetime.now(UTC)) | fields
+        diff = changes(patch, state.status)
+        if not diff:
+            state.staged, state.observed = {}, dataclasses.replace(state.observed, notice=None)
+            return
+        ending = patch["phase"] in FINAL_PHASES and state.status.get("phase") not in FINAL_PHASES
+        if ending and (state.status.get("execution") or patch.get("execution")):
+            finished = parse_timestamp(patch["finishedAt"]) or datetime.now(UTC)
+            await self.store.mark_context_finished(state.workflow_id, finished)
+        updated = await self.kube.patch_status(WORKFLOW_RUN.plural, state.namespace, state.name, diff)
+        state.staged, state.observed = {}, dataclasses.replace(state.observed, notice=None)
+        state.last_write = time.monotonic()
+        if updated is None or updated["metadata"]["uid"] != state.uid:
+            self.runs.forget(state.workflow_id)
+            return
+        before = state.status.get("phase")
+        state.status = plain(updated.get("status") or {})
+        state.generation = updated["metadata"].get("generation")
+        phase = state.status.get("phase")
+        if phase != before:
+            self._record_phase(updated, str(phase), state.status.get("message", ""))
+        if phase in FINAL_PHASES:
+            self.runs.forget(state.workflow_id)
+
+    def _record_phase(self, obj: Mapping[str, Any], phase: str, message: str) -> None:
+        kind = "Warning" if phase in ("Failed", "TimedOut") else "Normal"
+        task = asyncio.create_task(self.kube.event(obj, KIND, kind, phase, message))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # Run events ---------------------------------------------------------------------------------------
+
+    def offer(self, event: RunEvent, epoch: int) -> None:
+        """Queue a snapshot for its run: kept only if newer than anything seen; written soon, coalesced."""
+        state = self.runs.get(event.workflow_id)
+        if state is None:
+            RUN_EVENTS.labels("unknown").inc()
+            return
+        if event.snapshot.sequence <= state.sequence:
+            RUN_EVENTS.labels("stale").inc()
+            return
+        RUN_EVENTS.labels("coalesced" if state.pending else "applied").inc()
+        state.pending, state.pending_epoch = event.snapshot, epoch
+        state.pending_since = state.pending_since or time.monotonic()
+        state.arrived.set()
+        self._flush_soon(state)
+
+    def _flush_soon(self, state: RunState) -> None:
+        if state.flusher is None:
+            state.flusher = asyncio.create_task(self._flush(state), name=f"flush {state.workflow_id}")
+
+    async def _flush(self, state: RunState) -> None:
+        backoff = 0.5
+        while state.pending is not None or state.staged:
+            hold = state.hold_until - time.monotonic()
+            if state.pending is None and hold > 0:
+                state.arrived.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(state.arrived.wait(), hold)
+            at_rest = state.pending is not None and state.pending.phase != "Running"
+            delay = state.last_write + self.coalesce_seconds - time.monotonic()
+            if delay > 0 and not at_rest:
+                await asyncio.sleep(delay)
+            async with state.lock:
+                snapshot, since, epoch = state.pending, state.pending_since, state.pending_epoch
+                state.pending, state.pending_since = None, None
+                applied = state.observed.snapshot
+                newer = snapshot is not None and (applied is None or snapshot.sequence > applied.sequence)
+                if not newer and not state.staged:
+                    continue
+                try:
+                    await self.write(state, **({"snapshot": snapshot} if newer else {}))
+                except (KubeError, aiohttp.ClientError, OSError, BackendUnavailable) as exc:
+                    log.warning("status of %s not written (%s); retrying", state.workflow_id, exc)
+                    if state.pending is None and newer:
+                        state.pending, state.pending_since, state.pending_epoch = snapshot, since, epoch
+                    state.observed = dataclasses.replace(state.observed, snapshot=applied)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                if newer:
+                    state.snapshot_epoch = epoch
+                if since is not None:
+                    SYNC_SECONDS.labels(KIND).observe(time.monotonic() - since)
+        state.flusher = None

@@ -1,0 +1,45 @@
+"""The operator's per-run registry: the status it decides from is what it last wrote, not a stale body."""
+
+from __future__ import annotations
+
+from drift_operator.run_events import RunEvents
+from drift_operator.run_registry import RunRegistry
+
+
+def body(status: dict, generation: int = 1) -> dict:
+    meta = {"namespace": "default", "name": "r", "uid": "u1", "generation": generation}
+    return {"metadata": meta, "spec": {}, "status": status}
+
+
+def test_a_run_is_read_from_its_body_once_then_from_what_was_written():
+    runs = RunRegistry()
+    state = runs.track(body({"phase": "Pending"}))
+    state.status = {"phase": "Running", "execution": {"workflowId": "default/r/u1"}}
+    again = runs.track(body({}, generation=2))  # an older body, delivered late
+    assert again is state
+    assert state.status["execution"] == {"workflowId": "default/r/u1"}
+    assert state.generation == 2
+
+
+def test_staged_fields_count_as_the_status_a_reconcile_decides_from():
+    state = RunRegistry().track(body({"phase": "Waiting", "resumesDelivered": 0}))
+    state.staged = {"resumesDelivered": 1}
+    assert state.intended == {"phase": "Waiting", "resumesDelivered": 1}
+
+
+def test_a_forgotten_run_is_read_from_its_body_again():
+    runs = RunRegistry()
+    runs.track(body({"phase": "Running"}))
+    runs.forget("default/r/u1")
+    assert runs.get("default/r/u1") is None
+    assert runs.track(body({"phase": "Succeeded"})).status == {"phase": "Succeeded"}
+
+
+def test_a_snapshot_is_live_only_from_the_current_subscription():
+    events = RunEvents()
+    assert not events.live(0)  # never subscribed
+    events.epoch, events.connected = 2, True
+    assert events.live(2)
+    assert not events.live(1)  # from before a reconnect: events may have been missed
+    events.connected = False
+    assert not events.live(2)
