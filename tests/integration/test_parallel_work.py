@@ -2,47 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from drift.cache.definition_cache import DefinitionCache
 from drift.run_contract import UPDATE_RESUME, ResumeRequest
-from drift.settings import hbase_settings, redis_url, temporal_settings
-from drift.temporal_client import connect
-from drift_worker.activities import DriftActivities
-from drift_worker.egress import EgressPolicy
-from drift_worker.main import new_worker
 from drift_worker.map_batch import MapBatchWorkflow
 from drift_worker.workflow import DriftRunWorkflow
 
-from .worker_harness import Drift, private_store, snapshot_when, start_echo_server
-
-
-@pytest.fixture(scope="module")
-async def drift(stack_env):
-    store = private_store(hbase_settings())
-    await store.ensure_tables()
-    cache = DefinitionCache(store, redis_url())
-    await cache.start()
-    client = await connect(temporal_settings(stack_env))
-    activities = DriftActivities(cache, store, None, EgressPolicy())
-    task_queue = f"parallel-test-{uuid.uuid4()}"
-    async with new_worker(client, task_queue, activities):
-        yield Drift(client, cache, store, task_queue)
-    await activities.close()
-    await cache.close()
-    store.close()
-
-
-@pytest.fixture
-async def server():
-    server, runner = await start_echo_server()
-    yield server
-    await runner.cleanup()
+from .worker_harness import snapshot_when
 
 
 def _set(name: str, next_: str, **values: str) -> dict:

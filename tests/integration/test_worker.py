@@ -12,44 +12,18 @@ from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from drift.cache.definition_cache import DefinitionCache
 from drift.run_contract import QUERY_SNAPSHOT, UPDATE_RESUME, ResumeRequest, RunSnapshot
-from drift.settings import hbase_settings, redis_url, temporal_settings
 from drift.stored_definition import StoredDefinition
-from drift.temporal_client import connect
 from drift_operator.run_status import Observed, run_status
 from drift_worker.activities import DriftActivities
 from drift_worker.context_values import ContextLimits
 from drift_worker.egress import EgressPolicy
-from drift_worker.main import kubernetes_core, new_worker
+from drift_worker.main import new_worker
 from drift_worker.secret_access import ALLOWED_HOSTS_ANNOTATION, USABLE_LABEL
 from drift_worker.workflow import DriftRunWorkflow
 from tests.conftest import kubectl
 
-from .worker_harness import Drift, private_store, publisher, snapshot_when, start_echo_server
-
-
-@pytest.fixture(scope="module")
-async def drift(stack_env):
-    store = private_store(hbase_settings())
-    await store.ensure_tables()
-    cache = DefinitionCache(store, redis_url())
-    await cache.start()
-    client = await connect(temporal_settings(stack_env))
-    activities = DriftActivities(cache, store, publisher(store), kubernetes_core(), EgressPolicy())
-    task_queue = f"worker-test-{uuid.uuid4()}"
-    async with new_worker(client, task_queue, activities):
-        yield Drift(client, cache, store, task_queue)
-    await activities.close()
-    await cache.close()
-    store.close()
-
-
-@pytest.fixture
-async def server():
-    server, runner = await start_echo_server()
-    yield server
-    await runner.cleanup()
+from .worker_harness import Drift, publisher, snapshot_when
 
 
 def chain(length: int) -> dict:
