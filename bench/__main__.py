@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from . import definition_cache, operator_status, worker_chain
+from . import definition_cache, operator_status, parallel_work, worker_chain
 from .report import update_readme, write
 
-BENCHMARKS = [definition_cache.run, worker_chain.run, operator_status.run]
+BENCHMARKS = [definition_cache.run, worker_chain.run, parallel_work.run, operator_status.run]
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
-"""Hand-written Temporal workflows of 10 no-op activities: the baselines Drift's chain is measured against."""
+"""Hand-written Temporal workflows: the baselines Drift is measured against (chains, a fan-out, a batched map)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import activity, workflow
@@ -35,3 +36,40 @@ class LocalChain:
         for step in range(CHAIN_LENGTH):
             await workflow.execute_local_activity(noop, step, start_to_close_timeout=timedelta(seconds=30))
         return CHAIN_LENGTH
+
+
+@workflow.defn
+class FanOut:
+    """`count` remote activities at once with `asyncio.gather`: the hand-written parallel fan-out."""
+
+    @workflow.run
+    async def run(self, url: str, count: int) -> int:
+        calls = [
+            workflow.execute_activity("bench.http_get", url, start_to_close_timeout=timedelta(seconds=30))
+            for _ in range(count)
+        ]
+        return sum(await asyncio.gather(*calls))
+
+
+@workflow.defn
+class ItemBatch:
+    """One batch of a hand-written distributed map: two computations per item, in workflow code."""
+
+    @workflow.run
+    async def run(self, items: list[int], offset: int) -> list[int]:
+        doubled = [item * 2 for item in items]
+        return [value + offset + index for index, value in enumerate(doubled)]
+
+
+@workflow.defn
+class BatchedMap:
+    """A hand-written distributed map: batches of 1,000 items, one child workflow each, one after the other."""
+
+    @workflow.run
+    async def run(self, items: list[int]) -> int:
+        results: list[int] = []
+        for offset in range(0, len(items), 1000):
+            results += await workflow.execute_child_workflow(
+                ItemBatch.run, args=[items[offset : offset + 1000], offset]
+            )
+        return len(results)

@@ -130,6 +130,12 @@ def cancel(
 def resume(
     name: str,
     node: Annotated[str | None, typer.Option("--node", help="Instruction node (default: the one it waits on).")] = None,
+    path: Annotated[
+        str | None,
+        typer.Option(
+            "--path", help="The instance in a branch or map item, e.g. notify[42] (default: the waiting one's)."
+        ),
+    ] = None,
     choice: Annotated[str | None, typer.Option("--choice", help="One of the instruction's options.")] = None,
     assignments: Annotated[
         list[str] | None, typer.Option("--set", help="key=value in the answer (JSON values parsed); repeatable.")
@@ -147,6 +153,7 @@ def resume(
             _cluster(namespace, context),
             name=name,
             node=node,
+            path=path,
             choice=choice,
             assignments=assignments or [],
             input_path=input_file,

@@ -155,6 +155,10 @@ def describe_data(cluster: Cluster, name: str, history: bool | None) -> dict[str
         "nodesCompleted": status.get("nodesCompleted", 0),
         "currentNode": status.get("currentNode"),
         "waitingFor": status.get("waitingFor"),
+        "waiting": status.get("waiting") or [],
+        "active": status.get("active") or [],
+        "maps": status.get("maps") or [],
+        "compensations": status.get("compensations") or [],
         "timeline": {"source": source, "note": note, "nodes": nodes},
         "output": status.get("output"),
         "error": status.get("error"),
@@ -186,6 +190,7 @@ def _describe_view(data: dict[str, Any]) -> Any:
         lines.append(Text(f"  {waiting.get('message', '')}"))
         lines.append(Text(f"  options: {options}   since {waiting.get('since')}"))
         lines.append(Text(f"  answer:  kubectl drift resume {data['name']} -n {data['namespace']} --choice ..."))
+    lines += _cursor_sections(data)
     timeline = data["timeline"]
     lines.append(Text(""))
     title = "Nodes" + (" (from the Temporal history)" if timeline["source"] == "temporal" else "")
@@ -236,6 +241,28 @@ def _describe_view(data: dict[str, Any]) -> Any:
             )
         )
     return Group(*lines)
+
+
+def _cursor_sections(data: dict[str, Any]) -> list[Any]:
+    """Branches and items running or waiting now, map progress, and compensations."""
+    sections: list[Any] = []
+    tables = [
+        ("Running in branches and items", ["NODE", "PATH", "SINCE"],
+         [[a["node"], a.get("path"), a.get("since")] for a in data["active"]]),
+        ("Waiting for input", ["NODE", "PATH", "MESSAGE", "OPTIONS"],
+         [[w["node"], w.get("path"), w.get("message"), ", ".join(w.get("options") or [])]
+          for w in data["waiting"] if len(data["waiting"]) > 1 or w.get("path")]),
+        ("Maps", ["NODE", "PATH", "DONE", "RUNNING", "FAILED", "TOTAL"],
+         [[m["node"], m.get("path"), m.get("succeeded", 0), m.get("running", 0), m.get("failed", 0), m["total"]]
+          for m in data["maps"]]),
+        ("Compensations", ["NODE", "UNDOES", "PATH", "PHASE", "MESSAGE"],
+         [[c["node"], c["undoes"], c.get("path"), out.phase_text(c["phase"]), c.get("message")]
+          for c in data["compensations"]]),
+    ]  # fmt: skip
+    for title, columns, rows in tables:
+        if rows:
+            sections += [Text(""), Text.from_markup(f"[bold]{title}:[/]"), out.make_table(columns, rows)]
+    return sections
 
 
 def describe_run(cluster: Cluster, name: str, history: bool | None, fmt: out.Format) -> None:
@@ -370,12 +397,14 @@ def parse_assignments(items: list[str]) -> dict[str, Any]:
 
 def resume(
     cluster: Cluster,
-    *, name: str, node: str | None, choice: str | None, assignments: list[str],
+    *, name: str, node: str | None, path: str | None, choice: str | None, assignments: list[str],
     input_path: str | None, timeout: float,
 ) -> int:  # fmt: skip
     run = _unfinished(cluster, name, "resume")
     status = run.get("status") or {}
     waiting = status.get("waitingFor") or {}
+    if path is None and node is None:
+        path = waiting.get("path")
     node = node or waiting.get("node")
     if not node:
         raise CliError(
@@ -393,9 +422,9 @@ def resume(
         entry_input["choice"] = typer.prompt("choice", type=typer.Choice(options))
     if options and entry_input.get("choice") not in options:
         raise CliError(f"resume of {node} refused: input.choice must be one of {', '.join(options)}", EXIT_FAILED)
-    entry = {"node": node, "input": entry_input}
+    entry = {"node": node, "input": entry_input, **({"path": path} if path else {})}
     index = _append_resume(cluster, name, run, entry)
-    print(f"workflowrun/{name} resume[{index}] for node {node} added")
+    print(f"workflowrun/{name} resume[{index}] for node {node}{f' at {path}' if path else ''} added")
     return _await_delivery(cluster, name, index, timeout)
 
 

@@ -147,8 +147,8 @@ class ParallelBranch(ApiModel):
 class ParallelBlock(ApiModel):
     """Runs branches concurrently and joins them."""
 
-    branches: list[ParallelBranch] = Field(min_length=2, max_length=32)
-    """The branches (at least two, names unique)."""
+    branches: list[ParallelBranch] = Field(min_length=2, max_length=128)
+    """The branches (2 to 128, names unique)."""
     join: Literal["all", "any"] = "all"
     """all: every branch must succeed (result: each branch's output by name); any: the first success wins."""
     on_branch_failure: Literal["cancel", "wait"] = "cancel"

@@ -9,6 +9,7 @@ import yaml
 
 from tests.conftest import REPO_ROOT, kubectl
 from tests.e2e.conftest import sample_documents
+from tests.e2e.test_cli import drift
 from tests.e2e.test_definition_lifecycle import wait_for
 from tests.e2e.test_workflow_runs import status
 
@@ -49,6 +50,9 @@ def test_the_order_sample_joins_branches_maps_lines_and_compensates_the_refused_
         {"node": "release", "undoes": "reserve", "path": "ship-lines[1]", "phase": "Succeeded"}
     ]
     assert [node["name"] for node in done["nodes"]] == ["checks", "ship-lines", "done"]
+    described = drift("describe", "run", "order-2001", "-n", namespace)
+    assert "Compensations:" in described.stdout
+    assert "ship-lines[1]" in described.stdout
     assert "active" not in done
     assert "maps" not in done
 
@@ -72,6 +76,8 @@ def test_resume_into_a_map_item_by_path_and_a_refusal_with_its_reason(namespace)
     _resume(namespace, "ask-2", [{"node": "ask", "input": {"choice": "yes"}}])
     refused = wait_for(lambda: (s := status(namespace, "ask-2")).get("resumesDelivered") == 1 and s, "a refusal")
     assert 'instruction "ask" has 2 instances waiting: give a path such as each[0]' in refused["message"]
+    answered = drift("resume", "ask-2", "-n", namespace, "--node", "ask", "--path", "each[1]", "--choice", "no")
+    assert "workflowrun/ask-2 resume[1] accepted" in answered.stdout, answered.stderr
     _resume(namespace, "ask-2", [{"node": "ask", "input": {"choice": "yes"}},
                                  {"node": "ask", "path": "each[1]", "input": {"choice": "no"}},
                                  {"node": "ask", "path": "each[0]", "input": {"choice": "yes"}}])  # fmt: skip

@@ -16,7 +16,7 @@ from drift.settings import hbase_settings, redis_url, temporal_settings
 from drift.temporal_client import connect
 from tests.conftest import DriftProcess
 
-from .worker_harness import Drift, private_store, start_echo_server
+from .worker_harness import Drift, private_store, snapshot_when, start_echo_server
 
 
 @pytest.fixture
@@ -68,3 +68,35 @@ async def test_a_killed_worker_loses_nothing_and_repeats_no_http_call(crash_setu
     assert server.calls["order"] == 1, "the completed http call must not run again"
     context = json.loads(await drift.store.get_context(handle.id))
     assert context["fetch"]["body"]["id"] == "9"
+
+
+async def test_a_worker_killed_mid_fan_out_finishes_every_branch_once(crash_setup, tmp_path):
+    drift, server, env = crash_setup
+    branches = [{"name": f"b{i}", "startAt": f"fetch{i}"} for i in range(10)]
+    nodes: list[dict] = [{"name": "fan", "type": "parallel", "parallel": {"branches": branches}, "next": "done"}]
+    for i in range(10):
+        nodes += [
+            {"name": f"fetch{i}", "type": "http", "http": {"url": f"{server.url}/orders/{i}"}, "next": f"pause{i}"},
+            {"name": f"pause{i}", "type": "wait", "wait": {"seconds": 4}, "next": f"ok{i}"},
+            {"name": f"ok{i}", "type": "success", "success": {"output": f"context.fetch{i}.body.id"}},
+        ]
+    nodes.append({"name": "done", "type": "success", "success": {"output": "context.fan"}})
+    first = DriftProcess("drift_worker.main", {**os.environ, **env}, tmp_path / "first.log")
+    try:
+        await asyncio.to_thread(first.start)
+        handle = await drift.start(await drift.publish_workflow("fan-crash", {"startAt": "fan", "nodes": nodes}))
+        # every branch is past its http node (its result is in history) once all ten wait
+        await snapshot_when(handle, lambda s: sorted(a.node for a in s.active) == [f"pause{i}" for i in range(10)], 60)
+        first.kill()
+    finally:
+        await asyncio.to_thread(first.stop)
+    assert server.calls["order"] == 10
+
+    second = DriftProcess("drift_worker.main", {**os.environ, **env}, tmp_path / "second.log")
+    try:
+        await asyncio.to_thread(second.start)
+        result = await asyncio.wait_for(handle.result(), 60)
+    finally:
+        await asyncio.to_thread(second.stop)
+    assert (result.phase, result.output) == ("Succeeded", {f"b{i}": str(i) for i in range(10)})
+    assert server.calls["order"] == 10, "no branch's completed http call runs again"
