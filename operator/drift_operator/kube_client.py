@@ -1,4 +1,4 @@
-"""The operator's own Kubernetes calls (besides kopf's): status and annotation patches, Events.
+"""The operator's own Kubernetes calls (besides kopf's): runs created for schedules, patches, Events.
 
 The official client is synchronous, so calls run on a small thread pool off the event loop.
 """
@@ -89,16 +89,30 @@ class Kube:
                 return None
             raise
 
-    async def annotate(self, plural: str, namespace: str, name: str, annotations: Mapping[str, str]) -> None:
-        """Merge-patch annotations (used to re-trigger the reconcile of another object); gone is fine."""
-        body = {"metadata": {"annotations": dict(annotations)}}
+    async def create(self, plural: str, namespace: str, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Create the object; None if one of that name exists already."""
+        try:
+            return await self._run(
+                lambda: self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, dict(body))
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                return None
+            raise
+
+    async def patch(self, plural: str, namespace: str, name: str, body: Mapping[str, Any]) -> None:
+        """Merge-patch the object (not its status); gone is fine."""
         try:
             await self._run(
-                lambda: self.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, body)
+                lambda: self.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, dict(body))
             )
         except ApiException as exc:
             if exc.status != 404:
                 raise
+
+    async def annotate(self, plural: str, namespace: str, name: str, annotations: Mapping[str, str]) -> None:
+        """Merge-patch annotations (used to re-trigger the reconcile of another object); gone is fine."""
+        await self.patch(plural, namespace, name, {"metadata": {"annotations": dict(annotations)}})
 
     async def event(self, obj: Mapping[str, Any], kind: str, event_type: str, reason: str, message: str) -> None:
         """Record a Kubernetes Event on `obj` (a body with metadata); best effort."""
