@@ -1,6 +1,6 @@
 """A WorkflowSchedule's status, a pure function of what one reconcile observed.
 
-Reasons are API: `Scheduled` and `Suspended` (Ready), `Reconciling` and `TemporalUnavailable` (retried),
+Reasons are API: `Scheduled` and `Suspended` (Ready), `TemporalUnavailable` (Reconciling: retried),
 `InvalidSchedule` and `InvalidTimeZone` (Stalled: a person must change the spec).
 """
 
@@ -17,7 +17,6 @@ from drift.models.schedule import MAX_ACTIVE_SHOWN
 from .schedule_runs import ScheduledRun, newest_first
 
 READY_REASONS = ("Scheduled", "Suspended")
-RETRIED_REASONS = ("Reconciling", "TemporalUnavailable")
 
 
 @dataclass(frozen=True)
@@ -25,7 +24,7 @@ class Observed:
     """What one reconcile of a schedule saw."""
 
     reason: str
-    """Scheduled, Suspended, Reconciling, TemporalUnavailable, InvalidSchedule or InvalidTimeZone."""
+    """Scheduled, Suspended, TemporalUnavailable, InvalidSchedule or InvalidTimeZone."""
     message: str
     runs: Sequence[ScheduledRun] = ()
     """The runs this schedule (this uid) started that still exist."""
@@ -58,7 +57,7 @@ def schedule_status(
         ][:MAX_ACTIVE_SHOWN],
         "conditions": set_conditions(
             previous.get("conditions"),
-            definition_conditions(ready, observed.reason in RETRIED_REASONS, observed.reason, observed.message),
+            definition_conditions(ready, observed.reason == "TemporalUnavailable", observed.reason, observed.message),
             generation,
             now,
         ),
