@@ -97,6 +97,20 @@ def test_a_fire_becomes_a_run_owned_by_the_schedule(namespace, stack_env):
     assert temporal(stack_env, "describe", namespace, "nightly") is None
 
 
+def test_a_fire_while_the_operator_is_down_gets_its_run_when_it_is_back(namespace, stack_env, drift_operator):
+    apply(workflow(namespace), schedule(namespace, "kept", schedule="@yearly"))
+    kubectl("wait", "wfs/kept", "workflow/pause", "-n", namespace, "--for=condition=Ready", "--timeout=60s")
+    drift_operator.stop()
+    try:
+        temporal(stack_env, "trigger", namespace, "kept")
+        eventually(lambda: temporal(stack_env, "describe", namespace, "kept").info.recent_actions, "the fire")
+        assert runs_of(namespace, "kept") == []  # the fire waits in Temporal for the operator's worker
+    finally:
+        drift_operator.start()
+    (run,) = eventually(lambda: runs_of(namespace, "kept"), "the fire's run", 90)
+    kubectl("wait", f"wfr/{run['metadata']['name']}", "-n", namespace, "--for=condition=Succeeded", "--timeout=60s")
+
+
 def test_forbid_skips_fires_while_a_run_waits_and_replace_cancels_it(namespace, stack_env):
     apply(workflow(namespace))
     kubectl("wait", "workflow/pause", "-n", namespace, "--for=condition=Ready", "--timeout=60s")
