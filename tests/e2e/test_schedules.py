@@ -129,19 +129,18 @@ def test_forbid_skips_fires_while_a_run_waits_and_replace_cancels_it(namespace, 
     held["spec"]["concurrencyPolicy"] = "Replace"
     apply(held)
     kubectl("wait", f"wfr/{name}", "-n", namespace, "--for=jsonpath={.status.phase}=Cancelled", "--timeout=60s")
-    later = eventually(lambda: [r for r in runs_of(namespace, "every") if r["metadata"]["name"] > name], "a new run")
-    assert later
-
-    kubectl("patch", "wfs", "every", "-n", namespace, "--type=merge", "-p", '{"spec": {"suspend": true}}')
-    suspended = "--for=jsonpath={.status.conditions[0].reason}=Suspended"
-    kubectl("wait", "wfs/every", "-n", namespace, suspended, "--timeout=60s")
-    assert temporal(stack_env, "describe", namespace, "every").schedule.state.paused
 
     def cancelled() -> list[str]:
         runs = runs_of(namespace, "every")
         return [r["metadata"]["name"] for r in runs if r.get("status", {}).get("phase") == "Cancelled"]
 
-    eventually(lambda: len(names := cancelled()) == 1 and name not in names, "cancelled runs past the limit 1 gone")
+    eventually(lambda: any(other > name for other in cancelled()), "the next run replaced in turn", 120)
+    kubectl("patch", "wfs", "every", "-n", namespace, "--type=merge", "-p", '{"spec": {"suspend": true}}')
+    suspended = "--for=jsonpath={.status.conditions[0].reason}=Suspended"
+    kubectl("wait", "wfs/every", "-n", namespace, suspended, "--timeout=60s")
+    assert temporal(stack_env, "describe", namespace, "every").schedule.state.paused
+    gone = lambda: len(names := cancelled()) == 1 and name not in names  # noqa: E731
+    eventually(gone, "cancelled runs beyond failedRunsHistoryLimit 1 deleted, the newest kept", 120)
 
 
 def test_bad_schedules_are_refused_or_stalled_with_the_reason(namespace):
