@@ -5,7 +5,8 @@ Conditions are handled in their wire form (camelCase dicts), as they are read fr
 
 Reasons are API. Definitions (NodeDefinition, Workflow): `Synced`, `Reconciling`, `InvalidDefinition`, a
 validation problem's reason (`UnknownNodeRef`, `UnreachableNode`, ...), `HBaseUnavailable`,
-`RedisUnavailable`, `VersionConflict`. WorkflowRun: see `drift_operator.run_status`.
+`RedisUnavailable`, `VersionConflict`. WorkflowRun: see `drift_operator.run_status`; WorkflowSchedule:
+`drift_operator.schedule_status`.
 """
 
 from __future__ import annotations
@@ -77,9 +78,11 @@ def set_conditions(
 
 
 def definition_conditions(ready: bool, reconciling: bool, reason: str, message: str) -> list[Desired]:
-    """Ready/Reconciling/Stalled of a NodeDefinition or Workflow; never Reconciling and Stalled both True.
+    """Ready/Reconciling/Stalled of a NodeDefinition, Workflow or WorkflowSchedule; never Reconciling and
+    Stalled both True.
 
-    `ready`: stored and announced. `reconciling`: work is under way. Otherwise the object is stalled.
+    `ready`: stored and announced (a schedule: in place on Temporal). `reconciling`: work is under way.
+    Otherwise the object is stalled.
     """
     stalled = not ready and not reconciling
     return [

@@ -14,7 +14,7 @@ from drift.models.resources import API_VERSION
 from .cli_errors import CliError
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
-DRIFT_KINDS = ("NodeDefinition", "Workflow", "WorkflowRun")
+DRIFT_KINDS = ("NodeDefinition", "Workflow", "WorkflowRun", "WorkflowSchedule")
 
 
 def read_document(path: str, what: str = "input") -> dict[str, Any]:

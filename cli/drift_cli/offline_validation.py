@@ -2,8 +2,8 @@
 
 What the operator does when a definition is applied, done here without a cluster: the pydantic models
 (the CRD schemas and admission rules come from them), `drift.validation` (graph rules, expressions,
-JSON Schemas), refs resolved among the files given, and each WorkflowRun's input against its workflow's
-inputSchema. Every problem is one line: `file:line: Kind/name: node "x": field: message`.
+JSON Schemas), refs resolved among the files given, and each WorkflowRun's and WorkflowSchedule's input
+against its workflow's inputSchema. Every problem is one line: `file:line: Kind/name: node "x": field: message`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,17 @@ from pydantic import ValidationError
 
 from drift.models.nodes import NodeDefinitionSpec
 from drift.models.run import WorkflowRunSpec
+from drift.models.schedule import WorkflowScheduleSpec
 from drift.models.workflow import WorkflowSpec
 from drift.validation import DefinitionInvalid, validate_input, validate_node_definition, validate_workflow
 
 from .manifest_files import Manifest, load_manifests
+
+RUN_SPECS: dict[str, type[WorkflowRunSpec | WorkflowScheduleSpec]] = {
+    "WorkflowRun": WorkflowRunSpec,
+    "WorkflowSchedule": WorkflowScheduleSpec,
+}
+"""The kinds that start runs of a Workflow (with `workflowRef` and `input`)."""
 
 
 @dataclass(frozen=True)
@@ -137,9 +144,10 @@ class _Checker:
         return None
 
     def run(self, manifest: Manifest) -> None:
+        """A WorkflowRun or a WorkflowSchedule: its spec, its Workflow and its input against the inputSchema."""
         spec = manifest.body.get("spec") or {}
         try:
-            run = WorkflowRunSpec.model_validate(spec)
+            run = RUN_SPECS[manifest.kind].model_validate(spec)
         except ValidationError as exc:
             return self.report(manifest, _pydantic(exc, spec))
         target = (self.namespace(manifest), run.workflow_ref.name)
@@ -164,7 +172,7 @@ def validate_manifests(paths: list[str], default_namespace: str) -> tuple[list[F
         checker.node_definition(manifest)
     for manifest in checker.of_kind("Workflow"):
         checker.workflow(manifest)
-    for manifest in checker.of_kind("WorkflowRun"):
+    for manifest in checker.of_kind("WorkflowRun") + checker.of_kind("WorkflowSchedule"):
         checker.run(manifest)
     return checker.findings, len(manifests)
 

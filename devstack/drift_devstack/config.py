@@ -20,7 +20,7 @@ RUNC_VERSION = "1.5.2"
 HBASE_VERSION = "2.6.1"
 """Maven Central's HBase (jars resolved by devstack/hbase/pom.xml)."""
 
-SERVICES = ("etcd", "kube-apiserver", "temporal", "redis", "hbase-master", "hbase-thrift")
+SERVICES = ("etcd", "kube-apiserver", "temporal", "redis", "hbase-master", "hbase-thrift", "kafka")
 """Every process of the stack, in start order (stopped in reverse)."""
 
 
@@ -93,6 +93,8 @@ PORT_VARIABLES = {
     "hbase-master": "DRIFT_STACK_HBASE_MASTER_PORT",
     "hbase-regionserver": "DRIFT_STACK_HBASE_REGIONSERVER_PORT",
     "hbase-thrift": "DRIFT_STACK_HBASE_THRIFT_PORT",
+    "kafka": "DRIFT_STACK_KAFKA_PORT",
+    "kafka-controller": "DRIFT_STACK_KAFKA_CONTROLLER_PORT",
     "drift-worker-metrics": "DRIFT_STACK_WORKER_METRICS_PORT",
     "drift-operator-metrics": "DRIFT_STACK_OPERATOR_METRICS_PORT",
     "drift-samples": "DRIFT_STACK_SAMPLES_PORT",

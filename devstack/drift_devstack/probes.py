@@ -69,3 +69,22 @@ def hbase_thrift_tables(port: int) -> bool:
     message_type = struct.unpack(">I", reply[:4])[0] & 0xFF
     field_type, field_id = struct.unpack(">bh", reply[header_size - 3 : header_size])
     return message_type == 2 and field_type == 15 and field_id == 0  # REPLY carrying `success: list`
+
+
+def kafka_api_versions(port: int) -> bool:
+    """A Kafka broker answers ApiVersions (v0, header v1) without an error: it serves its listener.
+
+    The broker opens its client listener only once it has joined the KRaft quorum and been unfenced.
+    """
+    client = b"drift-stack-probe"
+    header = struct.pack(">hhih", 18, 0, 1, len(client)) + client
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(struct.pack(">i", len(header)) + header)
+        reply = b""
+        while len(reply) < 10:
+            chunk = sock.recv(4096)
+            if not chunk:
+                return False
+            reply += chunk
+    correlation_id, error_code = struct.unpack(">ih", reply[4:10])
+    return correlation_id == 1 and error_code == 0

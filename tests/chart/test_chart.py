@@ -148,7 +148,7 @@ def test_the_values_schema_rejects_unknown_keys_and_bad_values(tools, setting, c
 
 def test_the_chart_crds_pass_a_server_side_dry_run(tools):
     result = kubectl("apply", "--dry-run=server", "-f", str(CHART / "crds"))
-    assert result.stdout.count("(server dry run)") == 3
+    assert result.stdout.count("(server dry run)") == 4
 
 
 def test_default_render_passes_a_server_side_dry_run(tools, namespaces):
@@ -293,10 +293,18 @@ def _rules(role: Manifest) -> list[tuple[tuple[str, ...], tuple[str, ...], tuple
 
 
 OPERATOR_NAMESPACED_RULES = [
-    (("drift.dev",), ("nodedefinitions", "workflows", "workflowruns"), ("get", "list", "patch", "update", "watch")),
-    (("drift.dev",), ("nodedefinitions/status", "workflows/status", "workflowruns/status"), ("patch", "update")),
-    (("drift.dev",), ("workflowruns/finalizers",), ("update",)),
-    (("drift.dev",), ("workflowruns",), ("delete",)),
+    (
+        ("drift.dev",),
+        ("nodedefinitions", "workflows", "workflowruns", "workflowschedules"),
+        ("get", "list", "patch", "update", "watch"),
+    ),
+    (
+        ("drift.dev",),
+        ("nodedefinitions/status", "workflows/status", "workflowruns/status", "workflowschedules/status"),
+        ("patch", "update"),
+    ),
+    (("drift.dev",), ("workflowruns/finalizers", "workflowschedules/finalizers"), ("update",)),
+    (("drift.dev",), ("workflowruns",), ("create", "delete")),
     (("",), ("events",), ("create", "patch")),
 ]
 CRD_READ_RULE = (("apiextensions.k8s.io",), ("customresourcedefinitions",), ("get", "list", "watch"))
@@ -356,8 +364,8 @@ def test_no_rule_grants_wildcards_or_writes_beyond_the_contract(default, everyth
         for role in find(manifests, "Role") + find(manifests, "ClusterRole"):
             for groups, resources, verbs in _rules(role):
                 assert "*" not in groups + resources + verbs
-                if resources == ("workflowruns",) and verbs == ("delete",):
-                    continue  # finished runs past their TTL
+                if resources == ("workflowruns",) and verbs == ("create", "delete"):
+                    continue  # the runs of schedules; finished runs past their TTL or history limit
                 assert not {"create", "delete", "deletecollection"} & set(verbs) or resources == ("events",)
 
 

@@ -1,12 +1,15 @@
-"""e2e fixtures: a namespace per test and the samples' HTTP backend (operator and worker: tests/conftest.py)."""
+"""e2e fixtures (a namespace per test, the samples' HTTP backend; operator and worker: tests/conftest.py) and
+helpers: polling for a state, reading a condition."""
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -48,3 +51,17 @@ def sample_documents(path: Path, namespace: str, backend_url: str) -> list[dict]
     for doc in documents:
         doc["metadata"]["namespace"] = namespace
     return documents
+
+
+def eventually(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+    """The first truthy result of `check`, polled until `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+    return found
+
+
+def condition(obj: dict, kind: str) -> dict:
+    """The object's condition of type `kind` ({} when it has none)."""
+    return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == kind), {})

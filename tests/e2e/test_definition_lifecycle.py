@@ -21,6 +21,7 @@ from temporalio.client import Client
 from drift.settings import hbase_settings
 from drift.storage.hbase import HBaseStore
 from tests.conftest import DriftProcess, kubectl
+from tests.e2e.conftest import condition, eventually
 
 pytestmark = pytest.mark.usefixtures("drift_operator", "drift_worker")
 RUN_TTL_SECONDS = 20
@@ -77,18 +78,6 @@ def get(namespace: str, kind: str, name: str) -> dict:
     return json.loads(kubectl("get", kind, name, "-n", namespace, "-o", "json").stdout)
 
 
-def condition(obj: dict, kind: str) -> dict:
-    return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == kind), {})
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
-    return found
-
-
 def wait_phase(namespace: str, name: str, phase: str, reason: str | None = None, timeout: float = 60) -> dict:
     def reached() -> dict | None:
         obj = get(namespace, "wfr", name)
@@ -97,7 +86,7 @@ def wait_phase(namespace: str, name: str, phase: str, reason: str | None = None,
             return obj
         return None
 
-    return wait_for(reached, f"run {name} {phase} {reason or ''}", timeout)
+    return eventually(reached, f"run {name} {phase} {reason or ''}", timeout)
 
 
 def ready(namespace: str, kind: str, name: str) -> None:
@@ -139,7 +128,7 @@ def test_a_deleted_workflow_starts_no_new_runs_until_applied_again(namespace, st
     assert pointer(stack_env, "workflow", f"{namespace}/hello")[0] == pinned
 
     kubectl("delete", "workflow", "hello", "-n", namespace)
-    wait_for(lambda: withdrawn(stack_env, "workflow", f"{namespace}/hello"), "the pointer withdrawn")
+    eventually(lambda: withdrawn(stack_env, "workflow", f"{namespace}/hello"), "the pointer withdrawn")
     apply(run(namespace, "after-delete"))
     held = wait_phase(namespace, "after-delete", "Pending", "WorkflowNotFound")
     assert "execution" not in held["status"]
@@ -164,7 +153,7 @@ def test_a_deleted_node_definition_stalls_its_workflow_and_holds_new_runs(namesp
         workflow = get(namespace, "workflow", "hello")
         return workflow if condition(workflow, "Ready").get("reason") == "UnknownNodeRef" else None
 
-    stalled = wait_for(lost_its_ref, "the workflow to lose its ref")
+    stalled = eventually(lost_its_ref, "the workflow to lose its ref")
     assert condition(stalled, "Stalled")["status"] == "True"
     assert stalled["status"]["version"] == version, "its stored version stays"
     apply(run(namespace, "held"))
@@ -190,7 +179,7 @@ def test_a_definition_deleted_while_the_operator_is_down_is_withdrawn_when_it_st
         kubectl("delete", "workflow", "hello", "-n", namespace)
     finally:
         drift_operator.start()
-    wait_for(lambda: withdrawn(stack_env, "workflow", f"{namespace}/hello"), "the pointer withdrawn")
+    eventually(lambda: withdrawn(stack_env, "workflow", f"{namespace}/hello"), "the pointer withdrawn")
     apply(run(namespace, "late"))
     wait_phase(namespace, "late", "Pending", "WorkflowNotFound")
 
@@ -217,5 +206,5 @@ def test_finished_runs_expire_leaving_their_execution_and_context_until_retentio
     kubectl("wait", "--for=delete", "-n", namespace, f"--timeout={RUN_TTL_SECONDS + 60}s", "wfr/default")
     assert get(namespace, "wfr", "kept")["status"]["phase"] == "Succeeded"
 
-    wait_for(lambda: hbase(lambda store: store.get_context(execution)) is None, "the context's retention", 90)
+    eventually(lambda: hbase(lambda store: store.get_context(execution)) is None, "the context's retention", 90)
     assert time.time() - gone_after > CONTEXT_RETENTION_SECONDS - 10, "the context outlived its run"

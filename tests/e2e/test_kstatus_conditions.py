@@ -183,3 +183,15 @@ def test_a_pending_run_is_in_progress(namespace):
     apply(run(namespace, "early", "done", workflow="missing"))
     kubectl("wait", "--for=jsonpath={.status.phase}=Pending", "-n", namespace, "--timeout=60s", "wfr/early")
     assert kstatus(namespace, "wfr", "early") == ("InProgress", 'Workflow "missing" not found or not Ready')
+
+
+def schedule(namespace: str, name: str, time_zone: str) -> dict:
+    spec = {"schedule": "@daily", "timeZone": time_zone, "workflowRef": {"name": "modes"}}
+    metadata = {"name": name, "namespace": namespace}
+    return {"apiVersion": "drift.dev/v1alpha1", "kind": "WorkflowSchedule", "metadata": metadata, "spec": spec}
+
+
+def test_schedules_are_current_when_in_place_and_failed_when_invalid(namespace):
+    apply(schedule(namespace, "daily", "Europe/Berlin"), schedule(namespace, "nowhere", "Nowhere/Land"))
+    settles(namespace, "wfs", "daily", "Current")
+    assert settles(namespace, "wfs", "nowhere", "Failed") == 'spec.timeZone: unknown time zone "Nowhere/Land"'

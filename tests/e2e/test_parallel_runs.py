@@ -41,7 +41,7 @@ def _condition(namespace: str, kind: str, name: str, kind_type: str = "Ready") -
 
 
 def test_the_order_sample_joins_branches_maps_lines_and_compensates_the_refused_one(namespace, samples_backend):
-    sample = REPO_ROOT / "config" / "samples" / "40-order-fulfilment.yaml"
+    sample = REPO_ROOT / "config" / "samples" / "50-order-fulfilment.yaml"
     _apply(*sample_documents(sample, namespace, samples_backend.url))
     kubectl("wait", "wfr/order-2001", "-n", namespace, "--timeout=90s", "--for=jsonpath={.status.phase}=Succeeded")
     done = status(namespace, "order-2001")

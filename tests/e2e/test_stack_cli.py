@@ -42,7 +42,7 @@ def test_starting_a_running_stack_is_a_no_op(stack_env):
     result = _stack("--state-dir", state_dir, "up")
     assert result.returncode == 0, result.stderr
     assert "started" not in result.stdout
-    assert result.stdout.count("running") == before.count("running") == 6
+    assert result.stdout.count("running") == before.count("running") == 7
     assert _stack("--state-dir", state_dir, "status").stdout == before
 
 

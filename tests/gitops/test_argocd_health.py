@@ -1,4 +1,4 @@
-"""Argo CD health checks of the three kinds (gitops/argocd), run in Lua 5.1 as Argo CD's gopher-lua runs them.
+"""Argo CD health checks of the kinds (gitops/argocd), run in Lua 5.1 as Argo CD's gopher-lua runs them.
 
 Each case is a sample object as Argo CD hands it to the script (the global `obj`) and the health it must
 report (API.md, "Conditions by phase").
@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover - a missing dev dependency must fail, no
 
 ARGOCD = REPO_ROOT / "gitops" / "argocd"
 SCRIPTS = ARGOCD / "resource_customizations" / "drift.dev"
-KINDS = ("NodeDefinition", "Workflow", "WorkflowRun")
+KINDS = ("NodeDefinition", "Workflow", "WorkflowRun", "WorkflowSchedule")
 
 
 def health(kind: str, obj: dict[str, Any]) -> tuple[str, str]:
@@ -133,7 +133,7 @@ DEFINITION_CASES = [
 ]
 
 
-@pytest.mark.parametrize("kind", ["NodeDefinition", "Workflow"])
+@pytest.mark.parametrize("kind", ["NodeDefinition", "Workflow", "WorkflowSchedule"])
 @pytest.mark.parametrize(("obj", "status", "message"), DEFINITION_CASES)
 def test_definition_health(kind, obj, status, message):
     got_status, got_message = health(kind, obj)
@@ -239,8 +239,10 @@ def test_every_phase_of_the_crd_has_the_health_of_the_api_table():
         assert health("WorkflowRun", run(phase))[0] == API_TABLE[phase], phase
 
 
-def test_node_definition_and_workflow_share_one_script():
-    assert (SCRIPTS / "NodeDefinition" / "health.lua").read_text() == (SCRIPTS / "Workflow" / "health.lua").read_text()
+def test_definitions_and_schedules_share_one_script():
+    shared = (SCRIPTS / "NodeDefinition" / "health.lua").read_text()
+    assert (SCRIPTS / "Workflow" / "health.lua").read_text() == shared
+    assert (SCRIPTS / "WorkflowSchedule" / "health.lua").read_text() == shared
 
 
 def test_the_argocd_cm_patch_embeds_the_scripts_verbatim():

@@ -1,9 +1,10 @@
--- Argo CD health of a Drift NodeDefinition or Workflow (drift.dev/v1alpha1), from API.md's conditions:
+-- Argo CD health of a Drift NodeDefinition, Workflow or WorkflowSchedule (drift.dev/v1alpha1), from their
+-- conditions:
 --   Stalled=True -> Degraded, Ready=True -> Healthy, anything else (Reconciling, no status yet) -> Progressing.
 -- Only conditions that describe the current spec count: a condition's observedGeneration (or, when a
 -- condition has none, status.observedGeneration) must equal metadata.generation, so a Ready=True left over
 -- from the previous spec never reports a freshly edited definition as Healthy.
--- NodeDefinition/health.lua and Workflow/health.lua are the same script (tests/gitops checks it).
+-- NodeDefinition/, Workflow/ and WorkflowSchedule/health.lua are the same script (tests/gitops checks it).
 local hs = {status = "Progressing", message = "Waiting for the operator to store this version"}
 
 if obj.status == nil or obj.status.conditions == nil then
