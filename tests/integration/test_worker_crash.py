@@ -34,6 +34,16 @@ async def crash_setup(stack_env):
     store.close()
 
 
+async def _finished_by_a_new_worker(handle, env: dict[str, str], tmp_path) -> RunSnapshot:
+    """Start a second worker on the run's task queue and return the run's result."""
+    second = DriftProcess("drift_worker.main", {**os.environ, **env}, tmp_path / "second.log")
+    try:
+        await asyncio.to_thread(second.start)
+        return await asyncio.wait_for(handle.result(), 60)
+    finally:
+        await asyncio.to_thread(second.stop)
+
+
 async def test_a_killed_worker_loses_nothing_and_repeats_no_http_call(crash_setup, tmp_path):
     drift, server, env = crash_setup
     spec = {"startAt": "fetch", "nodes": [
@@ -57,12 +67,7 @@ async def test_a_killed_worker_loses_nothing_and_repeats_no_http_call(crash_setu
         await asyncio.to_thread(first.stop)  # never left behind, whatever failed
     assert server.calls["order"] == 1
 
-    second = DriftProcess("drift_worker.main", {**os.environ, **env}, tmp_path / "second.log")
-    try:
-        await asyncio.to_thread(second.start)
-        result = await asyncio.wait_for(handle.result(), 60)
-    finally:
-        await asyncio.to_thread(second.stop)
+    result = await _finished_by_a_new_worker(handle, env, tmp_path)
     assert isinstance(result, RunSnapshot)
     assert (result.phase, result.output) == ("Succeeded", "9")
     assert server.calls["order"] == 1, "the completed http call must not run again"
@@ -92,11 +97,6 @@ async def test_a_worker_killed_mid_fan_out_finishes_every_branch_once(crash_setu
         await asyncio.to_thread(first.stop)
     assert server.calls["order"] == 10
 
-    second = DriftProcess("drift_worker.main", {**os.environ, **env}, tmp_path / "second.log")
-    try:
-        await asyncio.to_thread(second.start)
-        result = await asyncio.wait_for(handle.result(), 60)
-    finally:
-        await asyncio.to_thread(second.stop)
+    result = await _finished_by_a_new_worker(handle, env, tmp_path)
     assert (result.phase, result.output) == ("Succeeded", {f"b{i}": str(i) for i in range(10)})
     assert server.calls["order"] == 10, "no branch's completed http call runs again"
