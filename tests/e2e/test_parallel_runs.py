@@ -8,9 +8,8 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT, kubectl
-from tests.e2e.conftest import sample_documents
+from tests.e2e.conftest import condition, eventually, sample_documents
 from tests.e2e.test_cli import drift
-from tests.e2e.test_definition_lifecycle import wait_for
 from tests.e2e.test_workflow_runs import status
 
 pytestmark = pytest.mark.usefixtures("drift_operator", "drift_worker")
@@ -31,13 +30,12 @@ def _run(namespace: str, name: str, workflow: str, run_input: dict | None = None
     return {"apiVersion": "drift.dev/v1alpha1", "kind": "WorkflowRun", "metadata": metadata, "spec": spec}
 
 
+def _get(namespace: str, kind: str, name: str) -> dict:
+    return json.loads(kubectl("get", kind, name, "-n", namespace, "-o", "json").stdout)
+
+
 def _resume(namespace: str, name: str, entries: list[dict]) -> None:
     kubectl("patch", "wfr", name, "-n", namespace, "--type=merge", "-p", json.dumps({"spec": {"resume": entries}}))
-
-
-def _condition(namespace: str, kind: str, name: str, kind_type: str = "Ready") -> dict:
-    found = json.loads(kubectl("get", kind, name, "-n", namespace, "-o", "json").stdout)
-    return next((c for c in found.get("status", {}).get("conditions", []) if c["type"] == kind_type), {})
 
 
 def test_the_order_sample_joins_branches_maps_lines_and_compensates_the_refused_one(namespace, samples_backend):
@@ -66,7 +64,7 @@ def test_resume_into_a_map_item_by_path_and_a_refusal_with_its_reason(namespace)
         {"name": "answered", "type": "success", "success": {"output": "context.ask.choice"}},
         {"name": "done", "type": "success", "success": {"output": "context.each"}},
     ]}), _run(namespace, "ask-2", "ask-each", {"items": ["desk", "bed"]}))  # fmt: skip
-    waiting = wait_for(lambda: (s := status(namespace, "ask-2")).get("phase") == "Waiting" and
+    waiting = eventually(lambda: (s := status(namespace, "ask-2")).get("phase") == "Waiting" and
                        len(s.get("waiting", [])) == 2 and s, "both items waiting")  # fmt: skip
     assert waiting["currentNode"] == "map each 0/2"
     assert {(w["path"], w["message"]) for w in waiting["waiting"]} == {
@@ -74,7 +72,7 @@ def test_resume_into_a_map_item_by_path_and_a_refusal_with_its_reason(namespace)
         ("each[1]", "ship bed?"),
     }
     _resume(namespace, "ask-2", [{"node": "ask", "input": {"choice": "yes"}}])
-    refused = wait_for(lambda: (s := status(namespace, "ask-2")).get("resumesDelivered") == 1 and s, "a refusal")
+    refused = eventually(lambda: (s := status(namespace, "ask-2")).get("resumesDelivered") == 1 and s, "a refusal")
     assert 'instruction "ask" has 2 instances waiting: give a path such as each[0]' in refused["message"]
     answered = drift("resume", "ask-2", "-n", namespace, "--node", "ask", "--path", "each[1]", "--choice", "no")
     assert "workflowrun/ask-2 resume[1] accepted" in answered.stdout, answered.stderr
@@ -101,8 +99,12 @@ def test_a_sub_workflow_runs_pinned_and_a_cycle_is_refused(namespace):
         {"name": "back", "type": "workflow", "next": "done", "workflow": {"ref": {"name": "checkout"}}},
         {"name": "done", "type": "success"}]}  # fmt: skip
     _apply(_workflow(namespace, "collect", looping))
-    stalled = wait_for(lambda: (c := _condition(namespace, "workflow", "collect")).get("status") == "False" and c,
-                       "collect refused")  # fmt: skip
+
+    def refused() -> dict | None:
+        ready = condition(_get(namespace, "workflow", "collect"), "Ready")
+        return ready if ready.get("status") == "False" else None
+
+    stalled = eventually(refused, "collect refused")
     assert stalled["reason"] == "WorkflowCycle"
     assert (
         'node "back": workflow.ref: sub-workflows run in a cycle: collect -> checkout -> collect' in stalled["message"]
