@@ -17,7 +17,15 @@ from drift.run_contract import RunEvent
 from drift.storage.hbase import HBaseStore
 
 from . import http_client
-from .activity_api import HTTP_REQUEST, LOAD_GRAPH, LOAD_VALUE, PERSIST_PROGRESS, STORE_VALUE, RunActivities
+from .activity_api import (
+    CHECKPOINT,
+    HTTP_REQUEST,
+    LOAD_GRAPH,
+    LOAD_VALUE,
+    PERSIST_PROGRESS,
+    STORE_VALUE,
+    RunActivities,
+)
 from .context_values import ContextLimits
 from .egress import EgressPolicy
 from .graph import PinnedGraph
@@ -110,6 +118,10 @@ class DriftActivities(RunActivities):
         if body is None:
             raise ApplicationError(f"context value {request.column} is not in HBase", type="CONTEXT_VALUE_NOT_FOUND")
         return ContextValue(value=json.loads(body))
+
+    @activity.defn(name=CHECKPOINT)
+    async def checkpoint(self) -> None:
+        """Nothing: a map batch's pause between two runs of pure nodes."""
 
     async def close(self) -> None:
         await self.http.aclose()

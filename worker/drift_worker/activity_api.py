@@ -18,6 +18,7 @@ HTTP_REQUEST = "drift.http_request"
 PERSIST_PROGRESS = "drift.persist_progress"
 STORE_VALUE = "drift.store_value"
 LOAD_VALUE = "drift.load_value"
+CHECKPOINT = "drift.checkpoint"
 
 
 class RunActivities(ABC):
@@ -47,3 +48,8 @@ class RunActivities(ABC):
     @abstractmethod
     async def load_value(self, request: LoadValue) -> ContextValue:
         """Read a stored context value back (a regular activity: one value per history event)."""
+
+    @activity.defn(name=CHECKPOINT)
+    @abstractmethod
+    async def checkpoint(self) -> None:
+        """Nothing: a local activity a map batch awaits now and then, so one activation never runs long."""

@@ -75,6 +75,7 @@ def new_worker(
             activities.persist_progress,
             activities.store_value,
             activities.load_value,
+            activities.checkpoint,
         ],
         max_concurrent_workflow_tasks=workflow_tasks,
         max_concurrent_activities=200,

@@ -9,20 +9,21 @@ the item itself fails.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from .activity_api import RunActivities
     from .cursors import Cursors, MapCounter
     from .graph import ResolvedNode
     from .http_attempts import call_http
     from .nodes import NodeFailed
     from .scopes import MAP_BATCH_TYPE, ItemFailure, MapBatch, MapBatchResult, Pacer, ScopeRun, map_items
 
-CHECKPOINT_SECONDS = 0.001
-"""A batch's checkpoint is a timer this short (it has no progress to persist)."""
+CHECKPOINT = timedelta(seconds=10)
+"""Start-to-close timeout of a batch's checkpoint (a no-op local activity: it has no progress to persist)."""
 
 
 @workflow.defn(name=MAP_BATCH_TYPE)
@@ -56,7 +57,9 @@ class MapBatchWorkflow:
         return self.order
 
     async def pace(self) -> None:
-        await self.pacer.pace(lambda: workflow.sleep(CHECKPOINT_SECONDS))
+        await self.pacer.pace(
+            lambda: workflow.execute_local_activity_method(RunActivities.checkpoint, start_to_close_timeout=CHECKPOINT)
+        )
 
     async def call_http(self, request: Any, node: ResolvedNode) -> tuple[dict[str, Any], int]:
         return await call_http(request, node)
