@@ -15,13 +15,14 @@ CLUSTER_DIR := $(CURDIR)/.dev/cluster
 CLUSTER_TEST_DIR := $(CURDIR)/.dev/test-cluster
 STACK := $(BIN)/python -m drift_devstack
 PYTEST_ARGS ?=
+BENCH ?=
 
 .PHONY: help install dev dev-up dev-down test test-up test-down bench lint crds e2e-kind images cluster-up cluster-down test-cluster
 
 help:
 	@echo "make dev    run Drift on a local stack (Kubernetes API server, Temporal, Redis, HBase) until Ctrl-C"
 	@echo "make test   run the whole suite (lint, unit, integration, e2e) against a fresh local stack"
-	@echo "make bench  run the benchmarks against a local stack; writes bench/results.json"
+	@echo "make bench  run the benchmarks against a local stack; writes bench/results.json (BENCH=\"NAME...\": only those)"
 	@echo "make dev-up / dev-down, test-up / test-down: start or stop a stack and leave it"
 	@echo "make crds   regenerate crds/ from the pydantic models in drift/models, config/rbac/ from the chart"
 	@echo "make images build the operator and worker images here (buildah; root)"
@@ -80,7 +81,7 @@ bench: install
 	  && kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
 	@$(STACK) --state-dir $(BENCH_DIR) up drift-worker drift-operator
 	@set +e; set -a; . $(BENCH_DIR)/env; set +a; \
-	  $(BIN)/python -m bench; rc=$$?; \
+	  $(BIN)/python -m bench $(BENCH); rc=$$?; \
 	  $(STACK) --state-dir $(BENCH_DIR) down || rc=1; \
 	  exit $$rc
 

@@ -45,6 +45,14 @@ def write(results: list[Result]) -> None:
     RESULTS_FILE.write_text(json.dumps(rows, indent=2) + "\n")
 
 
+def merged(results: list[Result]) -> list[Result]:
+    """The rows of bench/results.json with `results` in place of the rows of the same name (new ones last)."""
+    earlier = [Result(**{k: v for k, v in row.items() if k != "ratio"}) for row in json.loads(RESULTS_FILE.read_text())]
+    fresh = {r.name: r for r in results}
+    kept = [fresh.pop(r.name, r) for r in earlier]
+    return kept + list(fresh.values())
+
+
 def readme_table(results: list[Result]) -> str:
     """The README's results table (markdown), from the results of one run."""
     rows = ["| benchmark | value | baseline | ratio |", "|---|---|---|---|"]
