@@ -32,30 +32,43 @@ with workflow.unsafe.imports_passed_through():
 PACE_NODES = 100
 """Node executions in branches and items between two checkpoints: pure nodes never wait, so without them a
 wide map would hold one workflow activation past Temporal's deadlock detector (2 s)."""
+TASK_CHECKPOINTS = 5
+"""Every this many checkpoints, end the workflow task (a timer) rather than only the activation."""
+TASK_END_SECONDS = 0.001
 ITEMS_PER_WORKFLOW = 1000
 """A map over more items runs them in batches of this many, each batch a child workflow (`DriftMapBatch`)."""
 MAP_BATCH_TYPE = "DriftMapBatch"
 
 
 class Pacer:
-    """Counts scope node executions and makes every scope wait at one shared checkpoint every PACE_NODES."""
+    """Counts scope node executions and makes every scope wait at one shared checkpoint every PACE_NODES.
+
+    A checkpoint is the host's (a local activity: it ends the activation, not the workflow task); every
+    TASK_CHECKPOINTS-th one is a short timer instead, which ends the workflow task too, so no task grows
+    with the size of a map.
+    """
 
     def __init__(self) -> None:
         self.nodes = 0
         self.gate: asyncio.Task[None] | None = None
 
-    async def pace(self, checkpoint: Callable[[], Awaitable[None]]) -> None:
+    async def pace(self, checkpoint: Callable[[], Awaitable[object]]) -> None:
         self.nodes += 1
         if self.gate is None and self.nodes % PACE_NODES == 0:
-            self.gate = asyncio.create_task(self._pass(checkpoint))
+            passes = self.nodes // PACE_NODES
+            self.gate = asyncio.create_task(self._pass(checkpoint if passes % TASK_CHECKPOINTS else _end_task))
         if self.gate is not None:
             await asyncio.shield(self.gate)
 
-    async def _pass(self, checkpoint: Callable[[], Awaitable[None]]) -> None:
+    async def _pass(self, checkpoint: Callable[[], Awaitable[object]]) -> None:
         try:
             await checkpoint()
         finally:
             self.gate = None
+
+
+async def _end_task() -> None:
+    await workflow.sleep(TASK_END_SECONDS)
 
 
 def join(path: str | None, segment: str) -> str:
@@ -194,7 +207,8 @@ class ScopeRun:
         current = first
         while True:
             node = self.host.graph.nodes[current]
-            self.host.cursors.enter(self.path, node.name, self.host.now())
+            if node.type not in ("parallel", "map"):  # their branches and items are the cursors
+                self.host.cursors.enter(self.path, node.name, self.host.now())
             if node.type in ("http", "wait", "workflow"):
                 self.host.changed()
             try:

@@ -108,6 +108,8 @@ class DriftRunWorkflow:
         self.cursors = Cursors()
         self.pacer = Pacer()
         self.publishing: asyncio.Task[None] | None = None
+        self.finished = False
+        """The final snapshot is out: nothing is published after it."""
         self.republish = False
         self.values = ValueCache()
         self.waiting: WaitingFor | None = None
@@ -216,7 +218,7 @@ class DriftRunWorkflow:
     async def _publish_changes(self) -> None:
         try:
             self.republish = True
-            while self.republish:
+            while self.republish and not self.finished:
                 self.republish = False
                 await self._persist(self._cursor_phase())
         finally:
@@ -446,10 +448,11 @@ class DriftRunWorkflow:
         the operator keep the newest), and nothing outside the workflow happens before they are all done.
         """
         self.sequence += 1
+        self.finished = self.finished or final
         if final and output is not None:
             self.context[OUTPUT_KEY] = output
         waiting = ([self.waiting] if self.waiting else []) + self.cursors.waiting_list()
-        self.last = RunSnapshot(
+        self.last = snapshot = RunSnapshot(
             sequence=self.sequence, phase=phase, current_node=self.cursors.summary(self.current),
             nodes_completed=self.nodes_completed, nodes=self.history,
             waiting_for=(self.waiting if phase == "Waiting" else None) or next(iter(self.cursors.waiting_list()), None),
@@ -467,7 +470,7 @@ class DriftRunWorkflow:
         self.persisting.append(workflow.start_local_activity_method(RunActivities.persist_progress, update, **LOCAL))
         if settle or len(self.persisting) >= MAX_PERSISTS_IN_FLIGHT:
             await self._settle()
-        return self.last
+        return snapshot
 
 
 def _default_message(phase: str, node: str | None) -> str:
