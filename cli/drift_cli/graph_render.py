@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from drift_worker.graph import PinnedGraph, ResolvedNode
+from drift_worker.instances import path_patterns
 
 STATE_COLORS = {
     "Succeeded": ("#d3f9d8", "#2b8a3e"),
@@ -26,9 +27,17 @@ class GraphFormat(StrEnum):
 
 
 def edges(node: ResolvedNode) -> Iterator[tuple[str, str, str]]:
-    """(kind, label, target) of every edge leaving `node`: next, choice, default, onError, onTimeout."""
+    """(kind, label, target) of every edge leaving `node`: next, choice, default, onError, onTimeout, and the
+    scopes it starts (parallel branches, map items, its compensation)."""
     if node.next:
         yield "next", "", node.next
+    if node.parallel:
+        for branch in node.parallel.branches:
+            yield "scope", f"branch {branch.name}", branch.start_at
+    if node.map:
+        yield "scope", f"each of {node.map.items}", node.map.start_at
+    if node.compensate:
+        yield "scope", "compensate", node.compensate
     for choice in node.choices:
         yield "choice", choice.when, choice.next
     if node.default:
@@ -82,7 +91,7 @@ def mermaid(graph: PinnedGraph, states: dict[str, str]) -> str:
     lines.append(f"  start((start)) --> {ids[graph.start_at]}")
     for name in names:
         for kind, label, target in edges(graph.nodes[name]):
-            arrow = "-.->" if kind in ("error", "timeout") else "-->"
+            arrow = "-.->" if kind in ("error", "timeout") else "==>" if kind == "scope" else "-->"
             text = f'|"{_mermaid_text(label)}"|' if label else ""
             lines.append(f"  {ids[name]} {arrow}{text} {ids[target]}")
     if graph.on_failure:
@@ -115,6 +124,8 @@ def dot(graph: PinnedGraph, states: dict[str, str]) -> str:
             attributes = [f"label={json.dumps(label)}"] if label else []
             if kind in ("error", "timeout"):
                 attributes.append("style=dashed")
+            if kind == "scope":
+                attributes.append("style=bold")
             suffix = f" [{', '.join(attributes)}]" if attributes else ""
             lines.append(f"  {json.dumps(name)} -> {json.dumps(target)}{suffix};")
     if graph.on_failure:
@@ -132,18 +143,19 @@ def ascii_text(graph: PinnedGraph, states: dict[str, str]) -> str:
     if graph.on_failure:
         header += f", failures go to {graph.on_failure}"
     lines = [header]
+    scoped = path_patterns(graph)
     for name in names:
         node = graph.nodes[name]
         mark = f"{ASCII_MARKS.get(states.get(name, ''), '[ ]'):<10}" if marks else ""
         outgoing = list(edges(node))
         first = f"{mark}{name:<{width}}  {node.type:<11}"
         if not outgoing:
-            lines.append(f"{first}  (ends the run)")
+            lines.append(f"{first}  (ends {'its scope, ' + scoped[name] if scoped.get(name) else 'the run'})")
             continue
         for index, (kind, label, target) in enumerate(outgoing):
             arrow = {"next": "->", "choice": "-> if", "default": "-> otherwise", "timeout": "-> on timeout",
-                     "error": "-> on error"}[kind]  # fmt: skip
-            condition = f" {label}:" if kind == "choice" else ""
+                     "error": "-> on error", "scope": "=>"}[kind]  # fmt: skip
+            condition = f" {label}:" if kind in ("choice", "scope") else ""
             text = f"{arrow}{condition} {target}"
             lines.append(f"{first}  {text}" if index == 0 else f"{' ' * len(first)}  {text}")
     return "\n".join(lines) + "\n"
