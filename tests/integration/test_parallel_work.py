@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
@@ -203,3 +205,36 @@ async def test_resume_into_a_branch_and_into_one_map_item_by_path(drift):
     result = await handle.result()
     assert result.output == {"manual": {}, "batch": ["yes", "no", "yes"]}
     await _replays(handle)
+
+
+async def test_a_sub_workflow_checks_its_input_and_is_cancelled_with_its_parent(drift):
+    child = await drift.publish_workflow("slow-child", {
+        "startAt": "nap", "inputSchema": {"type": "object", "required": ["amount"]},
+        "nodes": [_wait("nap", 300, "woke"), _end("woke")],
+    })  # fmt: skip
+    parent = {"startAt": "pay", "nodes": [
+        {"name": "pay", "type": "workflow", "next": "done", "workflow": {"ref": {"name": "slow-child"},
+                                                                        "input": {"amount": "{{ input.total }}"}}},
+        _end("done"),
+    ]}  # fmt: skip
+    wrong = {**parent, "nodes": [{**parent["nodes"][0], "workflow": {"ref": {"name": "slow-child"}}}, _end("done")]}
+    handle = await drift.start(await drift.publish_workflow("bad-input-parent", wrong, children={"pay": child.version}))
+    refused = await handle.result()
+    assert (refused.phase, refused.error.code) == ("Failed", "CHILD_FAILED")
+    assert "InvalidInput: input.amount: required" in refused.error.message
+
+    handle = await drift.start(await drift.publish_workflow("cancel-parent", parent, children={"pay": child.version}),
+                               {"total": 3})  # fmt: skip
+    await snapshot_when(handle, lambda s: s.current_node == "pay" and s.phase == "Running")
+    child_handle = drift.client.get_workflow_handle(f"{handle.id}/pay")
+    await _status_becomes(child_handle, WorkflowExecutionStatus.RUNNING)
+    await handle.cancel()
+    await _status_becomes(child_handle, WorkflowExecutionStatus.CANCELED)
+
+
+async def _status_becomes(handle, status: WorkflowExecutionStatus) -> None:
+    async with asyncio.timeout(20):
+        while True:
+            if (await handle.describe()).status == status:
+                return
+            await asyncio.sleep(0.1)

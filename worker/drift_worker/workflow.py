@@ -58,6 +58,8 @@ RESUME_ONCE = "resume-once-across-runs"
 """Patch: a resume index accepted before (also before a continue-as-new) is answered, not applied again."""
 CONTEXT_VALUES = "large-context-values-in-hbase"
 """Patch: a context value over the inline limit is stored in HBase and referenced; the context is bounded."""
+VISIBLE_WHILE_RUNNING = frozenset({"http", "wait", "workflow", "parallel", "map"})
+"""Node types published as the current node before they run (pure nodes take no time)."""
 LOCAL = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)),
@@ -291,6 +293,11 @@ class DriftRunWorkflow:
                 **LOCAL,
             )  # fmt: skip
             self.current = self.graph.start_at  # the first node's own persist publishes the first snapshot
+            try:  # the operator checked a run's input already; a sub-workflow's is checked here
+                validate_input(self.graph.input_schema, start.input)
+            except DefinitionInvalid as exc:
+                error = RunError(code=exc.reason, message=str(exc))
+                return await self._persist("Failed", error=error, message=error.message, final=True)
         try:
             return await self._interpret()
         except asyncio.CancelledError:
@@ -309,7 +316,7 @@ class DriftRunWorkflow:
                 workflow.continue_as_new(self.start.model_copy(update={"carried": self._carry()}))
             node = self.graph.nodes[self.current]
             began = workflow.now()
-            if node.type in ("http", "wait"):  # visible while it runs; pure nodes take no time
+            if node.type in VISIBLE_WHILE_RUNNING:
                 await self._persist("Running")
             executed += 1
             try:
