@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import yaml
@@ -109,3 +110,26 @@ def test_a_sub_workflow_runs_pinned_and_a_cycle_is_refused(namespace):
     assert (
         'node "back": workflow.ref: sub-workflows run in a cycle: collect -> checkout -> collect' in stalled["message"]
     )
+
+
+@pytest.mark.timeout(600)
+def test_a_map_over_ten_thousand_items_keeps_its_status_small(namespace):
+    _apply(_workflow(namespace, "big-map", {"startAt": "each", "nodes": [
+        {"name": "each", "type": "map", "next": "done",
+         "map": {"items": "input.items", "startAt": "double", "maxConcurrency": 100}},
+        {"name": "double", "type": "processor", "processor": {"set": {"twice": "item * 2"}}, "next": "out"},
+        {"name": "out", "type": "success", "success": {"output": "context.twice"}},
+        {"name": "done", "type": "success",
+         "success": {"output": "{'count': size(context.each), 'last': context.each[size(context.each) - 1]}"}},
+    ]}), _run(namespace, "big-map-1", "big-map", {"items": list(range(10_000))}))  # fmt: skip
+    largest, progress, deadline = 0, set(), time.monotonic() + 540
+    while (current := status(namespace, "big-map-1")).get("phase") not in ("Succeeded", "Failed"):
+        assert time.monotonic() < deadline, f"still {current.get('phase')} at {current.get('currentNode')}"
+        largest = max(largest, len(json.dumps(current)))
+        if current.get("maps"):
+            progress.add(current.get("currentNode") or "")
+        time.sleep(1)
+    assert current["phase"] == "Succeeded", current.get("message")
+    assert current["output"] == {"count": 10_000, "last": 19_998}
+    assert largest <= 16 * 1024, f"the status reached {largest} bytes"
+    assert any(node.startswith("map each ") for node in progress), progress

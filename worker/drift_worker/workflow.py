@@ -212,6 +212,8 @@ class DriftRunWorkflow:
 
     def changed(self) -> None:
         """Publish a snapshot of the cursors soon: one persist in flight at a time, the changes coalesced."""
+        if self.finished:
+            return
         if self.publishing is not None:
             self.republish = True
             return
