@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import statistics
+import subprocess
 import time
 import uuid
 from pathlib import Path
 
 import httpx
 from aiohttp import web
+from kubernetes import client, config
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -26,12 +29,15 @@ from drift.settings import hbase_settings, redis_url, temporal_settings
 from drift.storage.hbase import HBaseStore
 from drift.stored_definition import StoredDefinition
 from drift.temporal_client import connect
+from drift_devstack.config import load_config
+from drift_devstack.process import ProcessManager
 from drift_worker.activities import DriftActivities
 from drift_worker.egress import EgressPolicy
 from drift_worker.main import new_worker
 from drift_worker.run_event_publisher import RunEventPublisher
 
 from .baseline_workflows import BatchedMap, FanOut, ItemBatch
+from .kube_objects import GROUP, VERSION, resource
 from .report import Result
 
 BRANCHES = 100
@@ -75,8 +81,8 @@ class HttpGet:
         return (await self.client.get(url)).status_code // 200
 
 
-def _rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def _rss_mib(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
@@ -188,6 +194,43 @@ async def _measure() -> list[Result]:
     ]  # fmt: skip
 
 
+def _stack_map_rss() -> list[Result]:
+    """The stack's operator and worker during a 10,000-item map applied with kubectl: peak RSS of each against
+    its own RSS just before."""
+    config.load_kube_config()
+    api = client.CustomObjectsApi()
+    processes = ProcessManager(load_config())
+    pids = {name: processes.pid(name) for name in ("drift-operator", "drift-worker")}
+    if None in pids.values():
+        raise RuntimeError("benchmark: the stack's drift-operator and drift-worker must run (make bench starts them)")
+    namespace = "bench-map"
+    subprocess.run(["kubectl", "create", "namespace", namespace], capture_output=True, check=False)
+    spec = {"startAt": "each", "nodes": map_spec()["nodes"]}
+    manifests = [resource("Workflow", "map", namespace, spec),
+                 resource("WorkflowRun", f"map-{uuid.uuid4().hex[:6]}", namespace,
+                          {"workflowRef": {"name": "map"}, "input": {"items": list(range(ITEMS))}})]  # fmt: skip
+    before = {name: _rss_mib(pid) for name, pid in pids.items()}
+    peak = dict(before)
+    subprocess.run(["kubectl", "apply", "-f", "-"], input=json.dumps({"apiVersion": "v1", "kind": "List",
+                   "items": manifests}), text=True, capture_output=True, check=True)  # fmt: skip
+    name = manifests[1]["metadata"]["name"]
+    deadline = time.monotonic() + 900
+    while True:
+        run = api.get_namespaced_custom_object(GROUP, VERSION, namespace, "workflowruns", name)
+        peak = {key: max(peak[key], _rss_mib(pids[key])) for key in pids}
+        if (run.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError("benchmark: the 10,000-item map did not finish in 15 min")
+        time.sleep(0.5)
+    return [
+        Result("map_10000_operator_rss_peak", peak["drift-operator"], "MiB", "the operator just before the map",
+               before["drift-operator"]),
+        Result("map_10000_stack_worker_rss_peak", peak["drift-worker"], "MiB", "the worker just before the map",
+               before["drift-worker"]),
+    ]  # fmt: skip
+
+
 def run() -> list[Result]:
-    """Fan-out and map, Drift against hand-written Temporal code."""
-    return asyncio.run(_measure())
+    """Fan-out and map, Drift against hand-written Temporal code; the operator's and worker's memory."""
+    return asyncio.run(_measure()) + _stack_map_rss()
