@@ -40,6 +40,14 @@ def _properties(config: StackConfig, ports: dict[str, int]) -> str:
     return "".join(f"{key}={value}\n" for key, value in properties.items())
 
 
+def _cluster_id() -> str:
+    """A new cluster id: a random UUID in URL-safe base64, never starting with "-" (the storage tool would read
+    it as an option; Kafka's own Uuid.randomUuid avoids those the same way)."""
+    while (cluster_id := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
+        pass
+    return cluster_id
+
+
 def spec(config: StackConfig, ports: dict[str, int]) -> ProcessSpec:
     """The broker; its storage is formatted once (a new cluster id) before its first start."""
     home = config.data_dir / "kafka"
@@ -56,7 +64,7 @@ def spec(config: StackConfig, ports: dict[str, int]) -> ProcessSpec:
         log4j.write_text(LOG4J2)
         if (home / "logs" / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = _cluster_id()
         format_storage = [*jvm(), "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(server)]
         result = subprocess.run(format_storage, capture_output=True, text=True, check=False)
         if result.returncode != 0:
