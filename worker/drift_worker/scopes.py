@@ -278,13 +278,12 @@ async def run_parallel(parent: ScopeRun, node: ResolvedNode) -> dict[str, Any]:
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         parent.host.cursors.unfork(parent.path, node.name)
-    succeeded = [name for name in outputs]
-    if block.join == "any" and succeeded:
-        winner = succeeded[0]
+    if block.join == "any" and outputs:
+        winner = next(iter(outputs))
         parent.done.extend(runs[winner].done)
         await compensate(parent, _done_of(runs, exclude={winner}), None)
         return {winner: outputs[winner]}
-    if failures and (block.join == "all" or not succeeded):
+    if failures and (block.join == "all" or not outputs):
         name, error = failures[0]
         await compensate(parent, _done_of(runs, exclude={n for n, _ in failures}), error)
         raise _failed(error, f"branch {name} failed at node {error.node}")
@@ -361,8 +360,8 @@ async def map_items(
 
     workers = [asyncio.create_task(worker()) for _ in range(min(block.max_concurrency, len(items)))]
     await asyncio.gather(*workers)
-    succeeded = [runs[at] for at in sorted(runs) if not isinstance(results[at], dict) or "error" not in results[at]]
-    entries = [entry for run in succeeded for entry in run.done]
+    failed = {index for index, _ in failures}
+    entries = [entry for at, run in sorted(runs.items()) if offset + at not in failed for entry in run.done]
     if len(failures) > tolerated:
         await compensate(parent, entries, failures[0][1])
     else:

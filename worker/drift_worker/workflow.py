@@ -239,12 +239,11 @@ class DriftRunWorkflow:
     async def resume(self, request: ResumeRequest) -> str:
         """Accept an answer for an instruction node (queued if the run has not reached it yet)."""
         await workflow.wait_condition(lambda: self.graph is not None)
-        problem = self._resume_problem(request)
+        key, problem = self._resume_target(request)
         if problem:
             raise ApplicationError(problem, type="ResumeRejected")
         if workflow.patched(RESUME_ONCE) and self._accepted_before(request.index):
             return "accepted"
-        key, _ = resume_key(self.patterns, self.cursors, request)
         assert key is not None
         self.pending.setdefault(key, []).append(request.input)
         self.accepted = [*self.accepted, request.index][-RESUMES_REMEMBERED:]
@@ -253,7 +252,7 @@ class DriftRunWorkflow:
     @resume.validator
     def validate_resume(self, request: ResumeRequest) -> None:
         """Refuse bad input before it enters history (once the graph is known)."""
-        if self.graph is not None and (problem := self._resume_problem(request)):
+        if self.graph is not None and (problem := self._resume_target(request)[1]):
             raise ValueError(problem)
 
     def _accepted_before(self, index: int) -> bool:
@@ -266,22 +265,23 @@ class DriftRunWorkflow:
         full = len(self.accepted) >= RESUMES_REMEMBERED
         return index in self.accepted or (full and index < min(self.accepted))
 
-    def _resume_problem(self, request: ResumeRequest) -> str | None:
+    def _resume_target(self, request: ResumeRequest) -> tuple[str | None, str | None]:
+        """(the pending-input key the entry goes to, None), or (None, why it is refused)."""
         assert self.graph is not None
         node = self.graph.nodes.get(request.node)
         if node is None or node.instruction is None:
-            return f'resume[{request.index}]: "{request.node}" is not an instruction node of this workflow'
-        _, problem = resume_key(self.patterns, self.cursors, request)
+            return None, f'resume[{request.index}]: "{request.node}" is not an instruction node of this workflow'
+        key, problem = resume_key(self.patterns, self.cursors, request)
         if problem:
-            return problem
+            return None, problem
         options = node.instruction.options
         if options and request.input.get("choice") not in options:
-            return f"resume[{request.index}]: input.choice must be one of {', '.join(options)}"
+            return None, f"resume[{request.index}]: input.choice must be one of {', '.join(options)}"
         try:
             validate_input(node.instruction.input_schema, request.input)
         except DefinitionInvalid as exc:
-            return f"resume[{request.index}]: {exc}"
-        return None
+            return None, f"resume[{request.index}]: {exc}"
+        return key, None
 
     # The interpreter -----------------------------------------------------------------------------------
 
@@ -356,7 +356,7 @@ class DriftRunWorkflow:
     async def _compensate(self, error: RunError | None) -> None:
         """Run the compensations of the completed nodes, the latest first; they are then done with."""
         entries, self.compensable = self.compensable, []
-        await compensate(ScopeRun(self, "", self.scope()["context"], error=error), entries, error)
+        await compensate(self._main_scope(), entries, error)
 
     async def _store(self, node: ResolvedNode, outcome: Outcome) -> None:
         """Put the node's output (after its output expression) and direct updates into the context."""
