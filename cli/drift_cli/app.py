@@ -36,6 +36,7 @@ Files = Annotated[
     list[str] | None,
     typer.Option("--filename", "-f", help="Take definitions from these manifest files or folders, not the cluster."),
 ]
+RunInput = Annotated[str | None, typer.Option("--input", "-i", help="Run input: a JSON/YAML file, - for stdin.")]
 
 
 def _cluster(namespace: str | None, context: str | None):
@@ -84,9 +85,7 @@ def describe_run(
 @app.command()
 def start(
     workflow: str,
-    input_file: Annotated[
-        str | None, typer.Option("--input", "-i", help="Run input: a JSON/YAML file, - for stdin.")
-    ] = None,
+    input_file: RunInput = None,
     name: Annotated[str | None, typer.Option("--name", help="Run name (default: WORKFLOW-xxxxx).")] = None,
     version: Annotated[str | None, typer.Option("--version", help="Pin this workflow version.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Follow the run; exit 0 only if it Succeeded.")] = False,
@@ -225,9 +224,7 @@ def graph(
 @node_app.command("test")
 def node_test(
     nodedef: Annotated[str, typer.Argument(help="The NodeDefinition to run.")],
-    input_file: Annotated[
-        str | None, typer.Option("--input", "-i", help="Run input (JSON/YAML file, - for stdin).")
-    ] = None,
+    input_file: RunInput = None,
     run_context: Annotated[
         str | None, typer.Option("--run-context", help="The run context the node sees (JSON/YAML file).")
     ] = None,
@@ -274,9 +271,7 @@ def _print_node_result(result: dict) -> None:
 @app.command()
 def simulate(
     workflow: str,
-    input_file: Annotated[
-        str | None, typer.Option("--input", "-i", help="Run input (JSON/YAML file, - for stdin).")
-    ] = None,
+    input_file: RunInput = None,
     responses_file: Annotated[
         str | None, typer.Option("--responses", "-r", help="Stubbed http answers and resume inputs (JSON/YAML).")
     ] = None,
