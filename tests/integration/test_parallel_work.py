@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer
 
 from drift.run_contract import UPDATE_RESUME, ResumeRequest
@@ -233,8 +234,13 @@ async def test_a_sub_workflow_checks_its_input_and_is_cancelled_with_its_parent(
 
 
 async def _status_becomes(handle, status: WorkflowExecutionStatus) -> None:
+    """Wait until the execution exists and has ``status`` (the parent publishes its cursor before the child starts)."""
     async with asyncio.timeout(20):
         while True:
-            if (await handle.describe()).status == status:
-                return
+            try:
+                if (await handle.describe()).status == status:
+                    return
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
             await asyncio.sleep(0.1)
