@@ -28,7 +28,7 @@ from .activity_api import (
 )
 from .context_values import ContextLimits
 from .egress import EgressPolicy
-from .graph import PinnedGraph
+from .graph import PinMissing, PinnedGraph, load_pinned
 from .messages import ContextValue, HttpRequest, HttpResult, LoadGraph, LoadValue, ProgressUpdate, StoreValue
 from .run_event_publisher import RunEventPublisher
 
@@ -57,22 +57,11 @@ class DriftActivities(RunActivities):
     @activity.defn(name=LOAD_GRAPH)
     async def load_graph(self, request: LoadGraph) -> PinnedGraph:
         """The workflow version and every node-definition version it pins, through the cache."""
-        workflow = await self.cache.version(
-            "workflow", f"{request.namespace}/{request.workflow_name}_{request.workflow_version}"
-        )
-        if workflow is None:
-            raise ApplicationError(
-                f"Workflow {request.workflow_name} version {request.workflow_version} is not in HBase",
-                type="WORKFLOW_VERSION_NOT_FOUND", non_retryable=True,
-            )  # fmt: skip
-        definitions = {}
-        for node_name, (name, version) in workflow.pinned_nodes().items():
-            node = await self.cache.version("node", f"{request.namespace}/{name}_{version}")
-            if node is None:
-                raise ApplicationError(f"NodeDefinition {name} version {version} is not in HBase",
-                                       type="NODE_VERSION_NOT_FOUND", non_retryable=True)  # fmt: skip
-            definitions[node_name] = node
-        return PinnedGraph.build(workflow, definitions, self.limits)
+        try:
+            return await load_pinned(self.cache.version, request.namespace, request.workflow_name,
+                                     request.workflow_version, self.limits)  # fmt: skip
+        except PinMissing as missing:
+            raise ApplicationError(missing.message, type=missing.code, non_retryable=True) from None
 
     @activity.defn(name=HTTP_REQUEST)
     async def http_request(self, request: HttpRequest) -> HttpResult:
