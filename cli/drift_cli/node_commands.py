@@ -20,11 +20,11 @@ from drift.models.run import RunError
 from drift_worker import http_client
 from drift_worker.egress import policy_from_env
 from drift_worker.graph import PinnedGraph, ResolvedNode
+from drift_worker.interpreter import step
 from drift_worker.messages import HttpRequest
-from drift_worker.nodes.base import run_scope
 
 from .direct_http import with_retries
-from .interpreter_step import step
+from .local_run import LocalRun
 
 
 class _WouldWait(Exception):
@@ -33,24 +33,14 @@ class _WouldWait(Exception):
         self.message = message
 
 
-class DirectRuntime:
+class DirectRuntime(LocalRun):
     """The Runtime protocol doing the real thing now: http for real, no timers, no waiting for people."""
 
     def __init__(self, namespace: str, run_input: dict[str, Any], context: dict[str, Any], core: Callable[[], Any]):
-        self._namespace = namespace
-        self.input = run_input
-        self.context = dict(context)
-        self.error: RunError | None = None
+        super().__init__(namespace, run_input, context)
         self.core = core
         self.egress = policy_from_env(os.environ)
         self.waited = 0.0
-
-    @property
-    def namespace(self) -> str:
-        return self._namespace
-
-    def scope(self, **extra: Any) -> dict[str, Any]:
-        return run_scope(self.input, self.context, self.error, **extra)
 
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -75,6 +65,9 @@ class DirectRuntime:
 
     async def wait_for_input(self, node: ResolvedNode, message: str) -> dict[str, Any] | None:
         raise _WouldWait(message)
+
+    async def compensate(self, error: RunError | None) -> None:
+        """A NodeDefinition has no `compensate`: nothing is ever registered to undo."""
 
 
 async def run_node(
