@@ -3,9 +3,9 @@
 Nothing is started on Temporal and nothing is called: http nodes get their answers from the responses file
 through an httpx mock transport, so the worker's own request code (`drift_worker.http_client.send`) turns
 them into results or failures, retried under the node's policy; wait nodes advance a simulated clock;
-instruction nodes take the next answer given for them; a `workflow` node simulates its child Workflow the
-same way. The main path is stepped by the worker's own `drift_worker.interpreter.step` (compensations
-included), branches, items and compensations by its scopes.
+instruction nodes take the next answer given for them; emit nodes send nothing and list their events; a
+`workflow` node simulates its child Workflow the same way. The main path is stepped by the worker's own
+`drift_worker.interpreter.step` (compensations included), branches, items and compensations by its scopes.
 
 Responses file (YAML or JSON):
 
@@ -36,7 +36,7 @@ from drift_worker import http_client
 from drift_worker.cursors import Cursors
 from drift_worker.graph import PinnedGraph, ResolvedNode
 from drift_worker.interpreter import step
-from drift_worker.messages import HttpRequest
+from drift_worker.messages import EmitRequest, HttpRequest
 from drift_worker.scopes import (
     ScopeRun,
     compensate,
@@ -143,7 +143,22 @@ class SimulatedRuntime(LocalRun):
         """Where this run is: "" for the workflow simulated, the `workflow` nodes' path for a sub-workflow."""
         self.clock = clock or datetime.now(UTC)
         self.requests: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
         self.sub_workflows: dict[str, dict[str, Any]] = {}
+
+    @property
+    def workflow_name(self) -> str:
+        return self.graph.workflow_name
+
+    def event_id(self, node: str) -> str:
+        return f"simulated/{join(self.at, node)}/{self.next_order()}"
+
+    async def emit(self, request: EmitRequest, node: ResolvedNode) -> tuple[dict[str, Any], int]:
+        """Nothing is sent: the event is listed in the output, as its sink would have taken it."""
+        self.events.append({"node": join(self.at, node.name), **request.model_dump(exclude_none=True)})
+        if request.topic is not None:
+            return {"id": request.attributes["id"], "topic": request.topic, "partition": 0, "offset": 0}, 1
+        return {"id": request.attributes["id"], "status": 202}, 1
 
     def changed(self) -> None:
         """A simulation shows its path at the end."""
@@ -182,6 +197,7 @@ class SimulatedRuntime(LocalRun):
         result = await run_simulation(child)
         self.clock = child.clock
         self.requests.extend(child.requests)
+        self.events.extend(child.events)
         self.sub_workflows[join(parent.path, node.name)] = result
         if result["phase"] == "Waiting":
             raise _Waiting(child.graph.nodes[result["waitingFor"]["node"]], result["waitingFor"]["message"])
@@ -276,6 +292,7 @@ async def run_simulation(runtime: SimulatedRuntime) -> dict[str, Any]:
     result.update(
         context=runtime.context,
         requests=runtime.requests,
+        **({"events": runtime.events} if runtime.events else {}),
         simulatedSeconds=(runtime.clock - started).total_seconds(),
         **({"compensations": compensations} if compensations else {}),
         **({"subWorkflows": runtime.sub_workflows} if runtime.sub_workflows else {}),

@@ -210,3 +210,27 @@ def test_simulate_runs_sub_workflows_and_compensates_the_main_path(tmp_path):
     assert failed["error"]["code"] == "CHILD_FAILED"
     assert "sub-workflow collect-payment ended Failed: InvalidInput: input.amount: " in failed["message"]
     assert failed["subWorkflows"]["pay"]["phase"] == "Failed"
+
+
+def test_simulate_lists_emitted_events_and_sends_nothing(tmp_path):
+    (tmp_path / "flow.yaml").write_text("""\
+apiVersion: drift.dev/v1alpha1
+kind: Workflow
+metadata: {name: notify}
+spec:
+  startAt: announce
+  nodes:
+    - name: announce
+      type: emit
+      emit: {type: order.accepted, subject: "{{ input.id }}", sink: {kafka: {topic: orders, key: "{{ input.id }}"}},
+             data: {id: "{{ input.id }}"}}
+      next: done
+    - {name: done, type: success, success: {output: "context.announce"}}
+""")
+    result = drift("simulate", "notify", "-f", str(tmp_path), "-i", "-", "-o", "json", stdin='{"id": "o-1"}')
+    assert result.returncode == 0, result.stderr
+    simulated = json.loads(result.stdout)
+    (event,) = simulated["events"]
+    assert (event["node"], event["topic"], event["key"], event["data"]) == ("announce", "orders", "o-1", {"id": "o-1"})
+    assert event["attributes"]["source"] == "drift/default/notify"
+    assert simulated["output"] == {"id": event["attributes"]["id"], "topic": "orders", "partition": 0, "offset": 0}

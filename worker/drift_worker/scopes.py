@@ -26,8 +26,8 @@ with workflow.unsafe.imports_passed_through():
 
     from .cursors import Cursors, MapCounter
     from .graph import PinnedGraph, ResolvedNode
-    from .http_attempts import call_http
-    from .nodes import HANDLERS, NodeFailed
+    from .node_attempts import call_emit, call_http
+    from .nodes import HANDLERS, SLOW_TYPES, NodeFailed
     from .nodes.base import NO_RESULT, evaluate, node_updates, render_body, run_scope
 
 PACE_NODES = 100
@@ -160,15 +160,32 @@ class Host(Protocol):
     async def run_child(self, parent: ScopeRun, node: ResolvedNode) -> Any:
         """Run a `workflow` node's child Workflow from scope `parent`: the node's result."""
 
+    def event_id(self, node: str) -> str: ...
+
+    async def emit(self, request: Any, node: ResolvedNode) -> tuple[dict[str, Any], int]: ...
+
 
 class TemporalHost:
     """The Host's parts both workflows running scopes (DriftRun, DriftMapBatch) do alike, on Temporal."""
 
+    graph: PinnedGraph | None
+
+    @property
+    def workflow_name(self) -> str:
+        assert self.graph is not None
+        return self.graph.workflow_name
+
     def now(self) -> datetime:
         return workflow.now()
 
+    def event_id(self, node: str) -> str:
+        return f"{workflow.info().workflow_id}/{node}/{workflow.uuid4()}"
+
     async def call_http(self, request: Any, node: ResolvedNode) -> tuple[dict[str, Any], int]:
         return await call_http(request, node)
+
+    async def emit(self, request: Any, node: ResolvedNode) -> tuple[dict[str, Any], int]:
+        return await call_emit(request, node)
 
     async def sleep(self, seconds: float) -> None:
         await workflow.sleep(seconds)
@@ -218,6 +235,16 @@ class ScopeRun:
     async def run_workflow(self, node: ResolvedNode) -> Any:
         return await self.host.run_child(self, node)
 
+    @property
+    def workflow_name(self) -> str:
+        return self.host.graph.workflow_name
+
+    def event_id(self, node: str) -> str:
+        return self.host.event_id(node)
+
+    async def emit(self, request: Any, node: ResolvedNode) -> tuple[dict[str, Any], int]:
+        return await self.host.emit(request, node)
+
     def child(self, segment: str, extra: dict[str, Any] | None = None) -> ScopeRun:
         """A scope inside this one, starting from a copy of this scope's context."""
         return ScopeRun(self.host, join(self.path, segment), dict(self.context), {**self.extra, **(extra or {})})
@@ -229,7 +256,7 @@ class ScopeRun:
             node = self.host.graph.nodes[current]
             if node.type not in ("parallel", "map"):  # their branches and items are the cursors
                 self.host.cursors.enter(self.path, node.name, self.host.now())
-            if node.type in ("http", "wait", "workflow"):
+            if node.type in SLOW_TYPES:
                 self.host.changed()
             try:
                 outcome = await HANDLERS[node.type](node, self)

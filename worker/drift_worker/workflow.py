@@ -40,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from .instances import path_patterns, resume_key
     from .interpreter import Step, step
     from .messages import LoadGraph, LoadValue, ProgressUpdate, StoreValue
-    from .nodes import NodeFailed, Outcome
+    from .nodes import SLOW_TYPES, NodeFailed, Outcome
     from .nodes.base import node_updates, run_scope
     from .scopes import Compensable, Pacer, ScopeRun, TemporalHost, compensate, run_map, run_parallel
 
@@ -58,7 +58,7 @@ RESUME_ONCE = "resume-once-across-runs"
 """Patch: a resume index accepted before (also before a continue-as-new) is answered, not applied again."""
 CONTEXT_VALUES = "large-context-values-in-hbase"
 """Patch: a context value over the inline limit is stored in HBase and referenced; the context is bounded."""
-VISIBLE_WHILE_RUNNING = frozenset({"http", "wait", "workflow", "parallel", "map"})
+VISIBLE_WHILE_RUNNING = SLOW_TYPES | {"parallel", "map"}
 """Node types published as the current node before they run (pure nodes take no time)."""
 LOCAL = {
     "start_to_close_timeout": timedelta(seconds=30),
