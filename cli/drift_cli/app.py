@@ -54,11 +54,14 @@ def runs(
     context: Context = None,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh until Ctrl-C.")] = False,
     output: Output = out.Format.table,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", min=1, help="Runs per list request (pages, as kubectl's --chunk-size).")
+    ] = 500,
 ) -> None:
     """List WorkflowRuns: phase, workflow@version, node, progress, age, duration."""
     from .run_commands import runs as list_runs
 
-    list_runs(_cluster(namespace, context), watch, output)
+    list_runs(_cluster(namespace, context), watch, output, chunk_size)
 
 
 @describe_app.command("run")
