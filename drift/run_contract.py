@@ -33,6 +33,8 @@ from .models.run import (
 WORKFLOW_TYPE = "DriftRun"
 QUERY_SNAPSHOT = "snapshot"
 UPDATE_RESUME = "resume"
+SIGNAL_EVENT = "drift.event"
+"""Signal to a run waiting on an event node: an event with the key it waits for (EventDelivery)."""
 MAX_STATUS_OUTPUT_BYTES = 16 * 1024
 """A larger output is replaced in the status (and snapshots) by a reference to the context in HBase."""
 

@@ -26,10 +26,12 @@ def _typed(cls: type, prefix: str, env: Mapping[str, str], overrides: dict[str, 
 
 
 def hbase_settings(env: Mapping[str, str] = os.environ) -> HBaseSettings:
-    """DRIFT_HBASE_HOST, DRIFT_HBASE_PORT, DRIFT_TABLE_PREFIX, DRIFT_HBASE_POOL_SIZE, ..."""
+    """DRIFT_HBASE_HOST, DRIFT_HBASE_PORT, DRIFT_TABLE_PREFIX, DRIFT_HBASE_POOL_SIZE, ..., DRIFT_EVENT_INBOX_SECONDS."""
     overrides: dict[str, object] = {}
     if "DRIFT_TABLE_PREFIX" in env:
         overrides["table_prefix"] = env["DRIFT_TABLE_PREFIX"]
+    if "DRIFT_EVENT_INBOX_SECONDS" in env:
+        overrides["event_inbox_seconds"] = int(env["DRIFT_EVENT_INBOX_SECONDS"])
     return HBaseSettings(**_typed(HBaseSettings, "DRIFT_HBASE_", env, overrides))  # type: ignore[arg-type]
 
 

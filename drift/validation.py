@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import best_match
 
+from .event_keys import CorrelationInvalid, parse_correlation
 from .expressions import ExpressionError, compile_expression, compile_json_templates, compile_template
 from .models.nodes import TERMINAL_TYPES, EmitBlock, HttpBlock, NodeDefinitionSpec, ScopeBlocks, TypedBlocks
 from .models.workflow import WorkflowNode, WorkflowSpec
@@ -71,6 +72,8 @@ def _expressions(blocks: TypedBlocks) -> Iterator[tuple[str, str, Any]]:
         yield from _http_expressions(blocks.http)
     if blocks.emit:
         yield from _emit_expressions(blocks.emit)
+    if blocks.event:
+        yield "event.correlation", "corr", blocks.event.correlation
     if blocks.script:
         yield "script.expression", "expr", blocks.script.expression
     if blocks.processor:
@@ -121,11 +124,13 @@ def block_problems(blocks: TypedBlocks, prefix: str = "") -> list[Problem]:
         try:
             if kind == "expr":
                 compile_expression(text)
+            elif kind == "corr":
+                compile_expression(parse_correlation(text)[1])
             elif kind == "tmpl":
                 compile_template(text)
             else:
                 compile_json_templates(text)
-        except ExpressionError as exc:
+        except (ExpressionError, CorrelationInvalid) as exc:
             problems.append(Problem("InvalidExpression", f"{prefix}{path}: {exc}"))
     if blocks.instruction and (
         problem := _schema_problem(blocks.instruction.input_schema, f"{prefix}instruction.inputSchema")
@@ -153,6 +158,8 @@ def edges_of(node: WorkflowNode | Any) -> Iterator[tuple[str, str]]:
         yield "default", node.default
     if node.instruction and node.instruction.on_timeout:
         yield "instruction.onTimeout", node.instruction.on_timeout
+    if node.event and node.event.on_timeout:
+        yield "event.onTimeout", node.event.on_timeout
 
 
 def scope_starts(node: WorkflowNode) -> Iterator[tuple[str, str]]:

@@ -23,7 +23,7 @@ from drift_worker.egress import policy_from_env
 from drift_worker.event_sink import EventSink
 from drift_worker.graph import PinnedGraph, ResolvedNode
 from drift_worker.interpreter import step
-from drift_worker.messages import EmitRequest, HttpRequest
+from drift_worker.messages import EmitRequest, EventWait, HttpRequest
 
 from .direct_http import with_retries
 from .local_run import LocalRun
@@ -83,6 +83,9 @@ class DirectRuntime(LocalRun):
 
     async def wait_for_input(self, node: ResolvedNode, message: str) -> dict[str, Any] | None:
         raise _WouldWait(message)
+
+    async def await_event(self, node: ResolvedNode, wait: EventWait) -> dict[str, Any] | None:
+        raise _WouldWait(f"await {wait.type} ({wait.key})")
 
     async def compensate(self, error: RunError | None) -> None:
         """A NodeDefinition has no `compensate`: nothing is ever registered to undo."""

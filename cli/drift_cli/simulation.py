@@ -3,9 +3,10 @@
 Nothing is started on Temporal and nothing is called: http nodes get their answers from the responses file
 through an httpx mock transport, so the worker's own request code (`drift_worker.http_client.send`) turns
 them into results or failures, retried under the node's policy; wait nodes advance a simulated clock;
-instruction nodes take the next answer given for them; emit nodes send nothing and list their events; a
-`workflow` node simulates its child Workflow the same way. The main path is stepped by the worker's own
-`drift_worker.interpreter.step` (compensations included), branches, items and compensations by its scopes.
+instruction and event nodes take the next answer or event given for them; emit nodes send nothing and list
+their events; a `workflow` node simulates its child Workflow the same way. The main path is stepped by the
+worker's own `drift_worker.interpreter.step` (compensations included), branches, items and compensations by
+its scopes.
 
 Responses file (YAML or JSON):
 
@@ -18,6 +19,8 @@ Responses file (YAML or JSON):
       pay/charge: {status: 200}      # node charge of the sub-workflow run by node pay (else plain `charge`)
     resume:                     # by instruction node; one answer per visit
       manager-approval: [{choice: approve}]
+    events:                     # by event node; one event per visit (fields left out are made up)
+      await-payment: [{data: {orderId: A-1, paid: true}}]
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from drift_worker import http_client
 from drift_worker.cursors import Cursors
 from drift_worker.graph import PinnedGraph, ResolvedNode
 from drift_worker.interpreter import step
-from drift_worker.messages import EmitRequest, HttpRequest
+from drift_worker.messages import EmitRequest, EventWait, HttpRequest
 from drift_worker.scopes import (
     ScopeRun,
     compensate,
@@ -71,16 +74,17 @@ class _Waiting(Exception):
 class Responses:
     http: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     resume: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     used: dict[str, int] = field(default_factory=dict)
     """Answers taken so far, by section/key (shared by a run and its sub-workflows)."""
 
     @classmethod
     def parse(cls, document: dict[str, Any]) -> Responses:
-        unknown = set(document) - {"http", "resume"}
+        unknown = set(document) - {"http", "resume", "events"}
         if unknown:
-            raise CliError(f"responses: unknown key {sorted(unknown)[0]!r} (expected http and resume)")
+            raise CliError(f"responses: unknown key {sorted(unknown)[0]!r} (expected http, resume and events)")
         found = cls()
-        for section in ("http", "resume"):
+        for section in ("http", "resume", "events"):
             value = document.get(section) or {}
             if not isinstance(value, dict):
                 raise CliError(f"responses: {section} must map node names to answers")
@@ -99,7 +103,7 @@ class Responses:
         return qualified if qualified in answers else node if node in answers else None
 
     def next(self, section: str, key: str) -> dict[str, Any] | None:
-        """http: one answer per attempt, the last repeating; resume: one per visit, then none."""
+        """http: one answer per attempt, the last repeating; resume and events: one per visit, then none."""
         answers = getattr(self, section)[key]
         used = self.used.get(f"{section}/{key}", 0)
         self.used[f"{section}/{key}"] = used + 1
@@ -223,6 +227,22 @@ class SimulatedRuntime(LocalRun):
 
     async def wait_at(self, path: str | None, node: ResolvedNode, message: str) -> dict[str, Any] | None:
         return await self.wait_for_input(node, message)
+
+    async def await_event_at(self, path: str | None, node: ResolvedNode, wait: EventWait) -> dict[str, Any] | None:
+        return await self.await_event(node, wait)
+
+    async def await_event(self, node: ResolvedNode, wait: EventWait) -> dict[str, Any] | None:
+        """The next event given for the node (its id made up if left out); none: the timeout, or Waiting."""
+        assert node.event is not None
+        key = self.responses.key("events", self.at, node.name)
+        given = self.responses.next("events", key) if key else None
+        if given is None:
+            if node.event.timeout_seconds:
+                await self.sleep(node.event.timeout_seconds)
+                return None
+            raise _Waiting(node, f"await {wait.type} ({wait.key})")
+        return {"id": f"simulated-{self.next_order()}", "type": wait.type, "source": "simulated", "subject": None,
+                "time": self.clock.isoformat(), "data": None, **given}  # fmt: skip
 
     async def wait_for_input(self, node: ResolvedNode, message: str) -> dict[str, Any] | None:
         assert node.instruction is not None

@@ -9,20 +9,21 @@ from pydantic import Field, model_validator
 from .base import ApiModel
 from .common import DefinitionRef, Expression, NodeName, OutputMapping, ResourceName, RetryPolicy, Template
 
-DEFINABLE_TYPES = ("http", "emit", "script", "processor", "instruction", "wait", "success", "failure")
+DEFINABLE_TYPES = ("http", "emit", "event", "script", "processor", "instruction", "wait", "success", "failure")
 """Types a NodeDefinition may have."""
 SCOPE_TYPES = ("parallel", "map", "workflow")
 """Inline types that run other nodes: parallel branches, map items, a sub-workflow."""
 NODE_TYPES = (*DEFINABLE_TYPES, "branch", *SCOPE_TYPES)
 """Types an inline workflow node may have: branch and the scope types only make sense inside a graph."""
 TERMINAL_TYPES = ("success", "failure")
-BLOCK_REQUIRED = ("http", "emit", "script", "processor", "instruction", "wait", "failure")
+BLOCK_REQUIRED = ("http", "emit", "event", "script", "processor", "instruction", "wait", "failure")
 """Types whose block must be present (success's block is optional)."""
 
-DefinableType = Literal["http", "emit", "script", "processor", "instruction", "wait", "success", "failure"]
+DefinableType = Literal["http", "emit", "event", "script", "processor", "instruction", "wait", "success", "failure"]
 NodeType = Literal[
     "http",
     "emit",
+    "event",
     "script",
     "processor",
     "instruction",
@@ -73,11 +74,16 @@ class HttpBlock(ApiModel):
     """Timeout of one request, in seconds (default 30)."""
 
 
-class KafkaSink(ApiModel):
+class KafkaTopic(ApiModel):
     """A Kafka topic of the cluster the worker is configured with (`DRIFT_KAFKA_BOOTSTRAP`)."""
 
     topic: str = Field(min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$")
     """Topic name."""
+
+
+class KafkaSink(KafkaTopic):
+    """A Kafka topic events are published to."""
+
     key: Template | None = None
     """Message key (which partition, and the order among events with the same key); may hold {{ }} templates."""
 
@@ -119,6 +125,29 @@ class EmitBlock(ApiModel):
     """The CloudEvent `subject`; may hold {{ }} templates."""
     data: Any = None
     """The event's data: a JSON object whose string leaves may hold {{ }} templates."""
+
+
+class EventSource(ApiModel):
+    """Where an awaited event comes from."""
+
+    kafka: KafkaTopic
+    """A Kafka topic (CloudEvents in binary or structured mode)."""
+
+
+class EventBlock(ApiModel):
+    """Waits for a CloudEvent that matches a correlation; the event is the node's result."""
+
+    source: EventSource
+    """Where the event comes from."""
+    type: str = Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9._:/-]+$")
+    """The CloudEvent `type` awaited."""
+    correlation: Expression
+    """`event.<path> == <expression>`: the event whose value at `<path>` equals the expression (over `input`
+    and `context`, evaluated when the run reaches the node)."""
+    timeout_seconds: int | None = Field(default=None, ge=1, le=31_536_000)
+    """Give up waiting after this many seconds."""
+    on_timeout: NodeName | None = None
+    """Node to go to on timeout; without it a timeout fails the node (EVENT_TIMEOUT)."""
 
 
 class ScriptBlock(ApiModel):
@@ -271,6 +300,8 @@ class TypedBlocks(ApiModel):
     """The http block (type http)."""
     emit: EmitBlock | None = None
     """The emit block (type emit)."""
+    event: EventBlock | None = None
+    """The event block (type event)."""
     script: ScriptBlock | None = None
     """The script block (type script)."""
     processor: ProcessorBlock | None = None

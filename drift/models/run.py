@@ -58,11 +58,20 @@ class ExecutionRef(ApiModel):
     """Temporal run id of the first execution."""
 
 
+class AwaitedEvent(ApiModel):
+    """The event an event node waits for."""
+
+    type: str
+    """Its CloudEvent type."""
+    key: str
+    """The correlation key it must match: `{type}/{path}={value}`."""
+
+
 class WaitingFor(ApiModel):
-    """An instruction node the run waits on."""
+    """An instruction node the run waits on (or an event node: then `event` says which event)."""
 
     node: NodeName
-    """The instruction node."""
+    """The instruction (or event) node."""
     path: str | None = None
     """The instance, inside a parallel branch or a map item (give it as spec.resume[].path)."""
     message: str
@@ -71,6 +80,10 @@ class WaitingFor(ApiModel):
     """Allowed choices, if any."""
     since: datetime
     """When the wait began."""
+    event: AwaitedEvent | None = None
+    """An event node: the event awaited."""
+    timeout_at: datetime | None = None
+    """When the wait times out, if it does."""
 
 
 class NodeExecution(ApiModel):

@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 FAMILY = "d"
-TABLES = ("WorkflowHB", "NodeHB", "LatestHB", "WorkflowContextHB")
+TABLES = ("WorkflowHB", "NodeHB", "LatestHB", "WorkflowContextHB", "EventWaitHB", "EventInboxHB")
+EXPIRING = {"EventInboxHB": "event_inbox_seconds"}
+"""Tables whose cells HBase drops after a time (the HBaseSettings field giving it)."""
 DATA_COLUMNS = {"workflow": b"d:workflowData", "node": b"d:nodeData"}
 DATA_TABLES = {"workflow": "WorkflowHB", "node": "NodeHB"}
 VERSION_COLUMN = b"d:version"
@@ -61,6 +63,8 @@ class HBaseSettings:
     """Socket timeout of one Thrift call."""
     attempts: int = 4
     """Tries per call on connection loss, with backoff 0.1 s, 0.2 s, 0.4 s between them."""
+    event_inbox_seconds: int = 86_400
+    """How long an event nobody waits for yet stays in EventInboxHB (the column family's TTL)."""
 
 
 class HBaseStore:
@@ -127,8 +131,11 @@ class HBaseStore:
                     name = self.table_name(table)
                     if name in existing:
                         continue
+                    family: dict[str, int] = {"max_versions": 1}
+                    if table in EXPIRING:
+                        family["time_to_live"] = getattr(self.settings, EXPIRING[table])
                     try:
-                        connection.create_table(name, {FAMILY: {"max_versions": 1}})
+                        connection.create_table(name, {FAMILY: family})
                     except Exception as exc:  # a concurrent creator won: fine
                         # The Thrift gateway answers AlreadyExists("table name already in use"); the master's
                         # own error names TableExistsException.
@@ -169,6 +176,16 @@ class HBaseStore:
         """Write one cell (optionally at a given cell timestamp)."""
         name = self.table_name(table)
         await self._run(lambda c: c.table(name).put(row.encode(), {column: value}, timestamp=timestamp))
+
+    async def row(self, table: str, row: str) -> dict[bytes, bytes]:
+        """Every cell of a row (empty if absent)."""
+        name = self.table_name(table)
+        return await self._run(lambda c: c.table(name).row(row.encode()))
+
+    async def delete_cell(self, table: str, row: str, column: bytes) -> None:
+        """Delete one cell (no-op if absent)."""
+        name = self.table_name(table)
+        await self._run(lambda c: c.table(name).delete(row.encode(), columns=[column]))
 
     async def delete(self, table: str, row: str) -> None:
         """Delete a row (no-op if absent)."""

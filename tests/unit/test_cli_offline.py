@@ -234,3 +234,29 @@ spec:
     assert (event["node"], event["topic"], event["key"], event["data"]) == ("announce", "orders", "o-1", {"id": "o-1"})
     assert event["attributes"]["source"] == "drift/default/notify"
     assert simulated["output"] == {"id": event["attributes"]["id"], "topic": "orders", "partition": 0, "offset": 0}
+
+
+def test_simulate_takes_given_events_and_waits_without_them(tmp_path):
+    (tmp_path / "flow.yaml").write_text("""\
+apiVersion: drift.dev/v1alpha1
+kind: Workflow
+metadata: {name: pay-wait}
+spec:
+  startAt: await-payment
+  nodes:
+    - name: await-payment
+      type: event
+      event: {source: {kafka: {topic: payments}}, type: payment.confirmed,
+              correlation: "event.data.orderId == input.id"}
+      next: done
+    - {name: done, type: success, success: {output: "context['await-payment'].data"}}
+""")
+    responses = tmp_path / "responses.yaml"
+    responses.write_text("events:\n  await-payment: [{data: {orderId: o-1, paid: true}}]\n")
+    args = ["simulate", "pay-wait", "-f", str(tmp_path), "-i", "-", "-o", "json"]
+    result = drift(*args, "-r", str(responses), stdin='{"id": "o-1"}')
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["output"] == {"orderId": "o-1", "paid": True}
+    waiting = json.loads(drift(*args, stdin='{"id": "o-1"}').stdout)
+    assert waiting["phase"] == "Waiting"
+    assert waiting["waitingFor"]["message"] == 'await payment.confirmed (payment.confirmed/data.orderId="o-1")'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,17 @@ def test_random_graphs_never_crash_the_validator(nodes, start, on_failure):
     except DefinitionInvalid as error:
         problems = error.problems
     assert all(problem.reason and problem.message for problem in problems)
+
+
+def test_an_event_correlation_must_name_an_event_path_and_an_expression():
+    event = {"type": "event", "event": {"source": {"kafka": {"topic": "payments"}}, "type": "payment.confirmed",
+                                        "correlation": "event.data.orderId == input.orderId"}}  # fmt: skip
+    validate_node_definition(NodeDefinitionSpec.model_validate(event))
+    for correlation, message in [
+        ("input.orderId == event.data.orderId", "event.correlation: must have the form event.<path> == <expression>"),
+        ("event.data.orderId == input.", "event.correlation: "),
+    ]:
+        broken = {**event, "event": {**event["event"], "correlation": correlation}}
+        with pytest.raises(DefinitionInvalid, match=re.escape(message)) as raised:
+            validate_node_definition(NodeDefinitionSpec.model_validate(broken))
+        assert raised.value.reason == "InvalidExpression"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import httpx
 from kubernetes import client as k8s
@@ -12,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from drift.cache.definition_cache import DefinitionCache
 from drift.errors import BackendUnavailable
+from drift.event_inbox import EventInbox
 from drift.metrics import CONTEXT_PERSIST_SECONDS, NODE_EXECUTIONS, NODE_SECONDS
 from drift.run_contract import RunEvent
 from drift.storage.hbase import HBaseStore
@@ -24,7 +26,9 @@ from .activity_api import (
     LOAD_GRAPH,
     LOAD_VALUE,
     PERSIST_PROGRESS,
+    REGISTER_WAIT,
     STORE_VALUE,
+    UNREGISTER_WAIT,
     RunActivities,
 )
 from .context_values import ContextLimits
@@ -35,6 +39,7 @@ from .messages import (
     ContextValue,
     EmitRequest,
     EmitResult,
+    EventWait,
     HttpRequest,
     HttpResult,
     LoadGraph,
@@ -67,6 +72,7 @@ class DriftActivities(RunActivities):
         self.events = events
         self.http = httpx.AsyncClient(follow_redirects=False)
         self.sink = EventSink(kafka_bootstrap, self.http, egress, core)
+        self.inbox = EventInbox(store)
 
     @activity.defn(name=LOAD_GRAPH)
     async def load_graph(self, request: LoadGraph) -> PinnedGraph:
@@ -91,6 +97,16 @@ class DriftActivities(RunActivities):
         """One attempt to publish an emit node's event (Temporal retries it under the node's policy)."""
         attempt = activity.info().attempt
         return EmitResult(**await self.sink.publish(request, attempt), attempt=attempt)
+
+    @activity.defn(name=REGISTER_WAIT)
+    async def register_wait(self, wait: EventWait) -> list[dict[str, Any]]:
+        """Register an event node's wait, then return the events already in its inbox."""
+        return await self.inbox.register(wait.topic, wait.type, wait.field, wait.key, wait.workflow_id)
+
+    @activity.defn(name=UNREGISTER_WAIT)
+    async def unregister_wait(self, wait: EventWait) -> None:
+        """Remove the wait once the node has its event or timed out."""
+        await self.inbox.unregister(wait.key, wait.workflow_id)
 
     @activity.defn(name=PERSIST_PROGRESS)
     async def persist_progress(self, update: ProgressUpdate) -> None:

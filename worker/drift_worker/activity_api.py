@@ -7,6 +7,7 @@ one (a renamed activity is a new activity; see the README, "Changing the interpr
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 from temporalio import activity
 
@@ -15,6 +16,7 @@ from .messages import (
     ContextValue,
     EmitRequest,
     EmitResult,
+    EventWait,
     HttpRequest,
     HttpResult,
     LoadGraph,
@@ -30,6 +32,8 @@ STORE_VALUE = "drift.store_value"
 LOAD_VALUE = "drift.load_value"
 CHECKPOINT = "drift.checkpoint"
 EMIT = "drift.emit"
+REGISTER_WAIT = "drift.register_wait"
+UNREGISTER_WAIT = "drift.unregister_wait"
 
 
 class RunActivities(ABC):
@@ -49,6 +53,16 @@ class RunActivities(ABC):
     @abstractmethod
     async def emit(self, request: EmitRequest) -> EmitResult:
         """One attempt to publish an emit node's event (Temporal retries it under the node's policy)."""
+
+    @activity.defn(name=REGISTER_WAIT)
+    @abstractmethod
+    async def register_wait(self, wait: EventWait) -> list[dict[str, Any]]:
+        """Register an event node's wait, then return the events already in its inbox (a local activity)."""
+
+    @activity.defn(name=UNREGISTER_WAIT)
+    @abstractmethod
+    async def unregister_wait(self, wait: EventWait) -> None:
+        """Remove the wait once the node has its event or timed out (a local activity)."""
 
     @activity.defn(name=PERSIST_PROGRESS)
     @abstractmethod

@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from drift.cache.definition_cache import DefinitionCache
+from drift.event_inbox import EventInbox
 from drift.observability import drift_backends, metrics_port, serve
 from drift.run_contract import run_events_channel
 from drift.settings import cache_settings, hbase_settings, redis_url, temporal_settings
@@ -24,6 +25,7 @@ from drift.temporal_client import connect
 from .activities import DriftActivities
 from .context_values import ContextLimits
 from .egress import policy_from_env
+from .event_dispatcher import EventDispatcher
 from .map_batch import MapBatchWorkflow
 from .run_event_publisher import RunEventPublisher
 from .workflow import DriftRunWorkflow
@@ -73,6 +75,8 @@ def new_worker(
             activities.load_graph,
             activities.http_request,
             activities.emit,
+            activities.register_wait,
+            activities.unregister_wait,
             activities.persist_progress,
             activities.store_value,
             activities.load_value,
@@ -109,9 +113,16 @@ async def run_worker(env: Mapping[str, str]) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     log.info("drift-worker polling task queue %s", worker.task_queue)
+    bootstrap = env.get("DRIFT_KAFKA_BOOTSTRAP")
+    dispatching = (
+        asyncio.create_task(EventDispatcher(bootstrap, EventInbox(store), temporal).run()) if bootstrap else None
+    )
     async with worker:
         await stop.wait()
         log.info("stopping: finishing in-flight tasks")
+    if dispatching is not None:
+        dispatching.cancel()
+        await asyncio.gather(dispatching, return_exceptions=True)
     await endpoint.cleanup()
     await activities.close()
     await cache.close()

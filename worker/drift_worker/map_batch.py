@@ -61,6 +61,9 @@ class MapBatchWorkflow(TemporalHost):
         raise NodeFailed("INSTRUCTION_IN_BATCH", f"instruction {node.name} cannot wait inside a map of over "
                          "1,000 items")  # fmt: skip
 
+    async def await_event_at(self, path: str | None, node: ResolvedNode, wait: Any) -> dict[str, Any] | None:
+        raise NodeFailed("EVENT_IN_BATCH", f"event node {node.name} cannot wait inside a map of over 1,000 items")
+
     @workflow.run
     async def run(self, batch: MapBatch) -> MapBatchResult:
         parent = ScopeRun(self, batch.path, batch.context, batch.extra)

@@ -78,6 +78,25 @@ class EmitResult(_Message):
         return self.model_dump(exclude={"attempt"}, exclude_none=True)
 
 
+class EventWait(_Message):
+    """An event node's wait: which events (topic, type, the correlation's path) and the key they must have."""
+
+    topic: str
+    type: str
+    field: str
+    """The correlation's path inside the event (`data.orderId`)."""
+    key: str
+    workflow_id: str = ""
+    """The waiting execution (filled in by the workflow)."""
+
+
+class EventDelivery(_Message):
+    """An arriving event for the runs waiting on `key` (the `drift.event` signal)."""
+
+    key: str
+    event: dict[str, Any]
+
+
 class StoreValue(_Message):
     """A large context value to keep in the run's context row, in its own column."""
 

@@ -164,6 +164,9 @@ class Host(Protocol):
 
     async def emit(self, request: Any, node: ResolvedNode) -> tuple[dict[str, Any], int]: ...
 
+    async def await_event_at(self, path: str | None, node: ResolvedNode, wait: Any) -> dict[str, Any] | None:
+        """Wait for an event with `wait.key` at instance `path` (None on the node's timeout)."""
+
 
 class TemporalHost:
     """The Host's parts both workflows running scopes (DriftRun, DriftMapBatch) do alike, on Temporal."""
@@ -244,6 +247,9 @@ class ScopeRun:
 
     async def emit(self, request: Any, node: ResolvedNode) -> tuple[dict[str, Any], int]:
         return await self.host.emit(request, node)
+
+    async def await_event(self, node: ResolvedNode, wait: Any) -> dict[str, Any] | None:
+        return await self.host.await_event_at(self.path, node, wait)
 
     def child(self, segment: str, extra: dict[str, Any] | None = None) -> ScopeRun:
         """A scope inside this one, starting from a copy of this scope's context."""

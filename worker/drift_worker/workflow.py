@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,10 +22,19 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from drift.models.run import MAX_STATUS_CURSORS, MAX_STATUS_NODES, NodeExecution, Phase, RunError, WaitingFor
+    from drift.models.run import (
+        MAX_STATUS_CURSORS,
+        MAX_STATUS_NODES,
+        AwaitedEvent,
+        NodeExecution,
+        Phase,
+        RunError,
+        WaitingFor,
+    )
     from drift.run_contract import (
         MAX_STATUS_OUTPUT_BYTES,
         QUERY_SNAPSHOT,
+        SIGNAL_EVENT,
         UPDATE_RESUME,
         WORKFLOW_TYPE,
         ResumeRequest,
@@ -39,7 +49,7 @@ with workflow.unsafe.imports_passed_through():
     from .graph import PinnedGraph, ResolvedNode
     from .instances import path_patterns, resume_key
     from .interpreter import Step, step
-    from .messages import LoadGraph, LoadValue, ProgressUpdate, StoreValue
+    from .messages import EventDelivery, EventWait, LoadGraph, LoadValue, ProgressUpdate, StoreValue
     from .nodes import SLOW_TYPES, NodeFailed, Outcome
     from .nodes.base import node_updates, run_scope
     from .scopes import Compensable, Pacer, ScopeRun, TemporalHost, compensate, run_map, run_parallel
@@ -52,6 +62,8 @@ MAX_PERSISTS_IN_FLIGHT = 32
 """Context persists a run may have started but not yet seen complete (back-pressure on long pure chains)."""
 OUTPUT_KEY = "_output"
 """Context key of the run's output (node names cannot start with `_`)."""
+EVENTS_REMEMBERED = 100
+"""Ids of taken events a run keeps (and carries across continue-as-new), so a redelivery is ignored."""
 RESUMES_REMEMBERED = 50
 """Accepted resume indexes a run keeps (and carries across continue-as-new): the last ones accepted."""
 RESUME_ONCE = "resume-once-across-runs"
@@ -84,6 +96,10 @@ class CarriedState(BaseModel):
     """Context keys whose value is stored in HBase (the context holds a placeholder)."""
     compensable: list[Compensable] = []
     """Completed nodes with `compensate`, to undo if the run fails later."""
+    arrived: dict[str, list[dict[str, Any]]] = {}
+    """Events delivered for a correlation key and not taken yet."""
+    taken: list[str] = []
+    """Ids of the events event nodes took (the last EVENTS_REMEMBERED)."""
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -106,6 +122,8 @@ class DriftRunWorkflow(TemporalHost):
         self.started_at: datetime = carried.started_at if carried else workflow.now()
         self.externalized: dict[str, ValueRef] = carried.externalized if carried else {}
         self.compensable: list[Compensable] = carried.compensable if carried else []
+        self.arrived: dict[str, list[dict[str, Any]]] = carried.arrived if carried else {}
+        self.taken: list[str] = carried.taken if carried else []
         self.order = max((entry.order for entry in self.compensable), default=0)
         self.cursors = Cursors()
         self.pacer = Pacer()
@@ -183,17 +201,54 @@ class DriftRunWorkflow(TemporalHost):
         if not self.pending.get(key):
             waiting = WaitingFor(node=node.name, path=path, message=message, options=node.instruction.options,
                                  since=workflow.now())  # fmt: skip
-            self.cursors.wait(path or "", waiting)
-            self.changed()
-            try:
-                timeout = node.instruction.timeout_seconds
-                await workflow.wait_condition(lambda: bool(self.pending.get(key)), timeout=timeout)
-            except TimeoutError:
+            timeout = node.instruction.timeout_seconds
+            if not await self._wait_as_cursor(path, waiting, lambda: bool(self.pending.get(key)), timeout):
                 return None
-            finally:
-                self.cursors.resumed(path or "", node.name, workflow.now())
-                self.changed()
         return self.pending[key].pop(0)
+
+    async def await_event(self, node: ResolvedNode, wait: EventWait) -> dict[str, Any] | None:
+        return await self.await_event_at(None, node, wait)
+
+    async def await_event_at(self, path: str | None, node: ResolvedNode, wait: EventWait) -> dict[str, Any] | None:
+        """Register the wait, take an event already in the inbox or wait for the `drift.event` signal."""
+        assert node.event is not None
+        wait = wait.model_copy(update={"workflow_id": workflow.info().workflow_id})
+        for event in await workflow.execute_local_activity_method(RunActivities.register_wait, wait, **LOCAL):
+            self._offer(wait.key, event)
+        arrived = bool(self.arrived.get(wait.key))
+        if not arrived:
+            timeout, now = node.event.timeout_seconds, workflow.now()
+            waiting = WaitingFor(node=node.name, path=path, message=f"await {wait.type}", since=now,
+                                 event=AwaitedEvent(type=wait.type, key=wait.key),
+                                 timeout_at=now + timedelta(seconds=timeout) if timeout else None)  # fmt: skip
+            arrived = await self._wait_as_cursor(path, waiting, lambda: bool(self.arrived.get(wait.key)), timeout)
+        await workflow.execute_local_activity_method(RunActivities.unregister_wait, wait, **LOCAL)
+        if not arrived:
+            return None
+        event = self.arrived[wait.key].pop(0)
+        self.taken = [*self.taken, str(event.get("id"))][-EVENTS_REMEMBERED:]
+        return event
+
+    async def _wait_as_cursor(
+        self, path: str | None, waiting: WaitingFor, ready: Callable[[], bool], seconds: float | None
+    ) -> bool:
+        """Show `waiting` at `path` until `ready()` (True) or the timeout (False)."""
+        self.cursors.wait(path or "", waiting)
+        self.changed()
+        try:
+            await workflow.wait_condition(ready, timeout=seconds)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self.cursors.resumed(path or "", waiting.node, workflow.now())
+            self.changed()
+
+    def _offer(self, key: str, event: dict[str, Any]) -> None:
+        """Queue an event for `key` unless it was taken or is queued already (a redelivery)."""
+        queued = self.arrived.setdefault(key, [])
+        if event.get("id") not in self.taken and all(e.get("id") != event.get("id") for e in queued):
+            queued.append(event)
 
     async def pace(self) -> None:
         await self.pacer.pace(lambda: self._persist(self._cursor_phase()))
@@ -225,6 +280,11 @@ class DriftRunWorkflow(TemporalHost):
     def snapshot(self) -> RunSnapshot:
         """The latest snapshot (what the operator shows on the WorkflowRun)."""
         return self.last
+
+    @workflow.signal(name=SIGNAL_EVENT)
+    def deliver_event(self, delivery: EventDelivery) -> None:
+        """An event for a key this run waits (or waited) for: queued for the event node."""
+        self._offer(delivery.key, delivery.event)
 
     @workflow.update(name=UPDATE_RESUME)
     async def resume(self, request: ResumeRequest) -> str:
@@ -406,7 +466,7 @@ class DriftRunWorkflow(TemporalHost):
             graph=self.graph, context=self.context, current=self.current, sequence=self.sequence,
             nodes_completed=self.nodes_completed, history=self.history, pending=self.pending,
             accepted=self.accepted, error=self.error, started_at=self.started_at, externalized=self.externalized,
-            compensable=self.compensable,
+            compensable=self.compensable, arrived=self.arrived, taken=self.taken,
         ).model_dump(mode="json")  # fmt: skip
 
     async def _settle(self) -> None:

@@ -1,8 +1,9 @@
 """Node types: one module each behind the `NodeHandler` protocol, registered in `HANDLERS`.
 
 Pure nodes (branch, processor, script, success, failure) evaluate in the workflow itself, with no
-round trip to the Temporal server; http and emit run as activities, wait as a durable timer, instruction as a
-wait for the `resume` update; parallel, map and workflow run other nodes (scopes.py) or a child run.
+round trip to the Temporal server; http and emit run as activities, wait as a durable timer, instruction
+as a wait for the `resume` update, event as a wait for the `drift.event` signal; parallel, map and
+workflow run other nodes (scopes.py) or a child run.
 None does I/O itself: what needs I/O goes through the `Runtime`.
 """
 
@@ -14,6 +15,7 @@ from ..graph import ResolvedNode
 from . import (
     branch,
     emit,
+    event,
     failure,
     http,
     instruction,
@@ -37,6 +39,7 @@ HANDLERS: dict[str, NodeHandler] = {
     "failure": failure.run,
     "http": http.run,
     "emit": emit.run,
+    "event": event.run,
     "wait": wait.run,
     "instruction": instruction.run,
     "parallel": parallel.run,
@@ -44,7 +47,7 @@ HANDLERS: dict[str, NodeHandler] = {
     "workflow": sub_workflow.run,
 }
 PURE_TYPES = frozenset({"branch", "processor", "script", "success", "failure"})
-SLOW_TYPES = frozenset({"http", "emit", "wait", "workflow"})
+SLOW_TYPES = frozenset({"http", "emit", "event", "wait", "workflow"})
 """Types that take time (I/O, a timer, a child run): the status shows them as current while they run."""
 
 __all__ = ["HANDLERS", "PURE_TYPES", "SLOW_TYPES", "NodeFailed", "NodeHandler", "Outcome", "Runtime"]

@@ -99,6 +99,10 @@ class Runtime(Protocol):
         """Run the emit activity under the node's retry policy: (result, attempts)."""
         ...
 
+    async def await_event(self, node: Any, wait: Any) -> dict[str, Any] | None:
+        """Wait for an event with `wait.key` (None on the node's timeout)."""
+        ...
+
 
 def run_scope(
     run_input: dict[str, Any], context: dict[str, Any], error: RunError | None, **extra: Any

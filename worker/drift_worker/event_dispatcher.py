@@ -1,0 +1,117 @@
+"""Delivers awaited events: consumes the topics event nodes wait on and signals the runs waiting for them.
+
+One consumer in the group `drift-await` per worker process (Kafka spreads the partitions over the workers).
+For each event: its keys for the correlation paths in use (`EventInbox.paths`), the event written to each
+key's inbox, then every run registered under the key signalled (`drift.event`). The offset is committed only
+after that, so a crash re-reads (at least once) and the runs ignore an event id they have taken. The
+subscription follows the topics runs register, checked every few seconds; a new topic is read from its
+beginning, so an event published before any run waited on its topic still reaches the inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from typing import Any
+
+from cloudevents.core.bindings import kafka as ce_kafka
+from cloudevents.core.exceptions import BaseCloudEventException
+from cloudevents.core.formats.json import JSONFormat
+from confluent_kafka import Consumer, Message, TopicPartition
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from drift.event_inbox import EventInbox
+from drift.event_keys import event_key, value_at
+from drift.run_contract import SIGNAL_EVENT
+
+from .messages import EventDelivery
+
+log = logging.getLogger(__name__)
+GROUP = "drift-await"
+TOPICS_REFRESH_SECONDS = 3.0
+POLL_SECONDS = 0.5
+
+
+def parse_event(message: Message) -> dict[str, Any]:
+    """The CloudEvent in a Kafka message (binary or structured mode) as `{id, type, source, subject, time,
+    data}`; ValueError naming the problem when it is none."""
+    headers = {key: value or b"" for key, value in message.headers() or []}
+    raw = ce_kafka.KafkaMessage(headers=headers, key=message.key(), value=message.value() or b"")
+    try:
+        event = ce_kafka.from_kafka(raw, JSONFormat())
+    except (BaseCloudEventException, ValueError, KeyError) as exc:
+        raise ValueError(f"not a CloudEvent: {exc}") from None
+    moment = event.get_time()
+    return {"id": event.get_id(), "type": event.get_type(), "source": event.get_source(),
+            "subject": event.get_subject(), "time": moment.isoformat() if moment else None,
+            "data": event.get_data()}  # fmt: skip
+
+
+class EventDispatcher:
+    """Consumes the awaited topics and signals the waiting runs (run until cancelled)."""
+
+    def __init__(self, bootstrap: str, inbox: EventInbox, temporal: Client, group: str = GROUP) -> None:
+        self.inbox = inbox
+        self.temporal = temporal
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                                  "auto.offset.reset": "earliest"})  # fmt: skip
+        self.topics: list[str] = []
+        self.checked = 0.0
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                await self._follow_topics()
+                if not self.topics:
+                    await asyncio.sleep(TOPICS_REFRESH_SECONDS)
+                    continue
+                message = await loop.run_in_executor(None, self.consumer.poll, POLL_SECONDS)
+                if message is None or message.error() is not None:
+                    continue
+                try:
+                    await self.dispatch(message)
+                except Exception:  # HBase or Temporal out of reach: read the event again
+                    log.warning("dispatching %s[%d]@%d failed; retrying", message.topic(), message.partition(),
+                                message.offset(), exc_info=True)  # fmt: skip
+                    self.consumer.seek(TopicPartition(message.topic(), message.partition(), message.offset()))
+                    await asyncio.sleep(1.0)
+                    continue
+                await loop.run_in_executor(None, functools.partial(self.consumer.commit, message, asynchronous=False))
+        finally:
+            await loop.run_in_executor(None, self.consumer.close)
+
+    async def _follow_topics(self) -> None:
+        if time.monotonic() - self.checked < TOPICS_REFRESH_SECONDS:
+            return
+        self.checked = time.monotonic()
+        topics = await self.inbox.topics()
+        if topics != self.topics:
+            log.info("awaiting events on topics %s", ", ".join(topics))
+            self.consumer.subscribe(topics)
+            self.topics = topics
+
+    async def dispatch(self, message: Message) -> None:
+        """Put the event in the inbox of each of its keys and signal the runs waiting there."""
+        try:
+            event = parse_event(message)
+        except ValueError as exc:
+            log.warning("skipped %s[%d]@%d: %s", message.topic(), message.partition(), message.offset(), exc)
+            return
+        for field in await self.inbox.paths(message.topic(), event["type"]):
+            found, value = value_at(event, field)
+            if not found:
+                continue
+            key = event_key(event["type"], field, value)
+            for workflow_id in await self.inbox.deliver(key, event):
+                await self._signal(workflow_id, EventDelivery(key=key, event=event))
+
+    async def _signal(self, workflow_id: str, delivery: EventDelivery) -> None:
+        try:
+            await self.temporal.get_workflow_handle(workflow_id).signal(SIGNAL_EVENT, delivery)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:  # a finished run's stale registration: nothing to do
+                raise
