@@ -24,8 +24,8 @@ async def dispatcher(drift, stack_env):
                               group=f"test-await-{uuid.uuid4().hex[:8]}")  # fmt: skip
     task = asyncio.create_task(running.run())
     yield running
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    running.stop()
+    await task
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ beginning, so an event published before any run waited on its topic still reache
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -60,14 +61,17 @@ class EventDispatcher:
                                   "auto.offset.reset": "earliest"})  # fmt: skip
         self.topics: list[str] = []
         self.checked = 0.0
+        self.stopping = asyncio.Event()
 
     async def run(self) -> None:
+        """Dispatch until `stop()`; the consumer is closed once no poll is in flight."""
         loop = asyncio.get_running_loop()
         try:
-            while True:
+            while not self.stopping.is_set():
                 await self._follow_topics()
                 if not self.topics:
-                    await asyncio.sleep(TOPICS_REFRESH_SECONDS)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.stopping.wait(), TOPICS_REFRESH_SECONDS)
                     continue
                 message = await loop.run_in_executor(None, self.consumer.poll, POLL_SECONDS)
                 if message is None or message.error() is not None:
@@ -83,6 +87,9 @@ class EventDispatcher:
                 await loop.run_in_executor(None, functools.partial(self.consumer.commit, message, asynchronous=False))
         finally:
             await loop.run_in_executor(None, self.consumer.close)
+
+    def stop(self) -> None:
+        self.stopping.set()
 
     async def _follow_topics(self) -> None:
         if time.monotonic() - self.checked < TOPICS_REFRESH_SECONDS:

@@ -114,15 +114,14 @@ async def run_worker(env: Mapping[str, str]) -> None:
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     log.info("drift-worker polling task queue %s", worker.task_queue)
     bootstrap = env.get("DRIFT_KAFKA_BOOTSTRAP")
-    dispatching = (
-        asyncio.create_task(EventDispatcher(bootstrap, EventInbox(store), temporal).run()) if bootstrap else None
-    )
+    dispatcher = EventDispatcher(bootstrap, EventInbox(store), temporal) if bootstrap else None
+    dispatching = asyncio.create_task(dispatcher.run()) if dispatcher else None
     async with worker:
         await stop.wait()
         log.info("stopping: finishing in-flight tasks")
-    if dispatching is not None:
-        dispatching.cancel()
-        await asyncio.gather(dispatching, return_exceptions=True)
+    if dispatcher is not None and dispatching is not None:
+        dispatcher.stop()
+        await dispatching
     await endpoint.cleanup()
     await activities.close()
     await cache.close()
