@@ -1,4 +1,5 @@
-"""Catching up after a resubscription: every held run re-read, a few at a time, once more if asked during a pass."""
+"""Catching up after a resubscription: every held run re-read, a few at a time, once more if asked during a pass;
+only started, unfinished runs are asked about."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from types import SimpleNamespace
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
-from drift_operator import run_catchup
+from drift.run_contract import RunSnapshot
+from drift_operator import executions, run_catchup
 from drift_operator.run_catchup import CatchUp
+from drift_operator.run_events import RunEvents
+from drift_operator.run_reconcile import refresh
 from drift_operator.run_registry import RunRegistry
 
 
@@ -56,3 +60,35 @@ async def test_requests_during_a_pass_run_exactly_one_more(monkeypatch, requests
     first_pass.set()
     await passing
     assert passes == ["r0", "r0"]
+
+
+class Writes:
+    """A status writer that records what each write was told was seen."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict] = []
+
+    async def write(self, state, extra=None, **seen) -> None:
+        self.seen.append(seen)
+
+
+async def test_refresh_asks_temporal_for_the_snapshot_of_a_started_run_and_writes_what_it_saw(monkeypatch):
+    asked: list[tuple[str, bool]] = []
+
+    async def observe(client, workflow_id, query):
+        asked.append((workflow_id, query))
+        return executions.Execution("COMPLETED", None, RunSnapshot(sequence=7, phase="Succeeded"), None)
+
+    monkeypatch.setattr(executions, "observe", observe)
+    runs, events, status = registry(3), RunEvents(), Writes()
+    events.epoch, events.connected = 2, True
+    started, finished, pending = runs.states()
+    started.status = {"phase": "Running", "execution": {"workflowId": started.workflow_id}}
+    finished.status = {"phase": "Succeeded", "execution": {"workflowId": finished.workflow_id}}
+    services = SimpleNamespace(runs=runs, events=events, status=status, temporal=None)
+    for state in (started, finished, pending):
+        await refresh(state, services)
+    assert asked == [(started.workflow_id, True)]  # its snapshot came from before the resubscription
+    assert status.seen[0]["closed"] == "COMPLETED"
+    assert status.seen[0]["snapshot"].sequence == 7
+    assert started.snapshot_epoch == 2
