@@ -25,6 +25,7 @@ from drift.temporal_client import connect
 from . import definition_handlers, housekeeping, operator_settings, run_handlers, schedule_handlers, schedules
 from .clients import Services
 from .kube_client import Kube
+from .run_catchup import CatchUp
 from .run_events import RunEvents
 from .run_registry import RunRegistry
 from .schedule_activities import ScheduleActivities
@@ -66,7 +67,8 @@ async def run() -> None:
     await store.ensure_tables()
     await cache.start()
     channel = run_events_channel(config.table_prefix)
-    subscriber = asyncio.create_task(events.subscribe(config.redis_url, channel, status.offer))
+    catch_up = CatchUp(services)
+    subscriber = asyncio.create_task(events.subscribe(config.redis_url, channel, status.offer, catch_up.request))
     fires = Worker(
         temporal,
         task_queue=schedules.task_queue(config.temporal),

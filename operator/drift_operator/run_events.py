@@ -3,6 +3,8 @@
 The worker publishes a `RunEvent` after every node. Each valid event is handed to `deliver` with the
 subscription epoch it arrived in: the epoch grows with every (re)subscription, so a reader can tell whether
 a run's snapshot came from the live subscription or events may have been missed since (then it asks Temporal).
+Redis pub/sub keeps nothing for an absent subscriber, so every resubscription after the first also calls
+`resubscribed`: the operator then re-reads its unfinished runs (run_catchup) instead of waiting for the resync.
 """
 
 from __future__ import annotations
@@ -14,12 +16,16 @@ from collections.abc import Callable
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from drift.metrics import RUN_EVENTS
 from drift.run_contract import RunEvent
 
 log = logging.getLogger(__name__)
+MAX_BACKOFF_SECONDS = 1.0
+"""Longest pause between two reconnection attempts: one connection to try, so a restarted Redis is seen soon."""
 
 
 class RunEvents:
@@ -33,10 +39,19 @@ class RunEvents:
         """True if a snapshot from `epoch` is current: subscribed since, nothing missed."""
         return self.connected and epoch == self.epoch
 
-    async def subscribe(self, redis_url: str, channel: str, deliver: Callable[[RunEvent, int], None]) -> None:
-        """Hand every RunEvent on `channel` to `deliver(event, epoch)`, forever; reconnects with backoff."""
+    async def subscribe(
+        self,
+        redis_url: str,
+        channel: str,
+        deliver: Callable[[RunEvent, int], None],
+        resubscribed: Callable[[], object] = lambda: None,
+    ) -> None:
+        """Hand every RunEvent on `channel` to `deliver(event, epoch)`, forever; reconnects with backoff (at most
+        MAX_BACKOFF_SECONDS apart) and calls `resubscribed()` on every subscription after the first."""
         backoff = 0.1
-        client = aioredis.Redis.from_url(redis_url, health_check_interval=5, socket_connect_timeout=2)
+        client = aioredis.Redis.from_url(
+            redis_url, health_check_interval=5, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+        )
         try:
             while True:
                 try:
@@ -50,6 +65,8 @@ class RunEvents:
                                 self.epoch += 1
                                 self.connected, backoff = True, 0.1
                                 log.info("subscribed to run events on %s", channel)
+                                if self.epoch > 1:
+                                    resubscribed()
                             elif message["type"] == "message" and (event := _parse(message["data"])):
                                 deliver(event, self.epoch)
                 except (RedisError, OSError) as exc:
@@ -57,7 +74,7 @@ class RunEvents:
                         log.warning("run events channel lost (%s); resync covers the gap", exc)
                 self.connected = False
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
         finally:
             with contextlib.suppress(RedisError, OSError):
                 await client.aclose()

@@ -4,7 +4,8 @@ A reconcile (run_reconcile) starts the execution once, delivers resume entries a
 status once (status_writer). The live state between reconciles comes from the worker's run events
 (run_events); a slow timer per unfinished run (every RESYNC_SECONDS, first after one interval) retries a
 Pending start and checks the execution on Temporal, so a missed event or an execution closed without one
-(time-out, termination) shows up within a minute. A finished run with a TTL (its `ttlSecondsAfterFinished`,
+(time-out, termination) shows up within a minute; when the run-events subscription comes back after a gap,
+every unfinished run is checked at once (run_catchup). A finished run with a TTL (its `ttlSecondsAfterFinished`,
 else DRIFT_RUN_TTL_SECONDS) is deleted that long after `status.finishedAt`; its execution and context stay.
 """
 

@@ -73,6 +73,15 @@ async def reconcile(body: Mapping[str, Any], services: Services, stalled: kopf.I
         raise kopf.TemporaryError("resume delivery waits for the worker", delay=RETRY_SECONDS)
 
 
+async def refresh(state: RunState, services: Services) -> None:
+    """Observe a started, unfinished run on Temporal and write what changed (run events may have been missed)."""
+    async with state.lock:
+        status = state.intended
+        if not status.get("execution") or status.get("phase") in FINAL_PHASES:
+            return
+        await services.status.write(state, **await _observe(state, services))
+
+
 async def _observe(state: RunState, services: Services) -> dict[str, Any]:
     """What Temporal says about the started run (its snapshot queried only if run events may have missed one)."""
     query = not services.events.live(state.snapshot_epoch)

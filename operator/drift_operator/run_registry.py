@@ -67,6 +67,10 @@ class RunRegistry:
     def __len__(self) -> int:
         return len(self._states)
 
+    def states(self) -> list[RunState]:
+        """Every run held now."""
+        return list(self._states.values())
+
     def get(self, key: str) -> RunState | None:
         return self._states.get(key)
 

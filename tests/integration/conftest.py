@@ -1,8 +1,11 @@
-"""Fixtures of the integration tests: an in-process worker on the real stack, a loopback HTTP server."""
+"""Fixtures of the integration tests: an in-process worker on the real stack, a loopback HTTP server, a Redis
+server of the test's own."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +16,7 @@ from drift_worker.activities import DriftActivities
 from drift_worker.egress import EgressPolicy
 from drift_worker.main import kubernetes_core, new_worker
 
+from .private_redis import PrivateRedis
 from .worker_harness import Drift, private_store, publisher, start_echo_server
 
 
@@ -38,3 +42,11 @@ async def server():
     server, runner = await start_echo_server()
     yield server
     await runner.cleanup()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.kill()

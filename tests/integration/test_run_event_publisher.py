@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import pytest
-import redis
 import redis.asyncio as aioredis
 
 from drift.run_contract import RunEvent, RunSnapshot
 from drift.settings import redis_url
-from drift_devstack.toolchain import redis_server
 from drift_worker.run_event_publisher import PublisherSettings, RunEventPublisher
-from tests.conftest import _free_port
 
 pytestmark = pytest.mark.stack
 
@@ -54,54 +49,6 @@ async def test_a_burst_larger_than_the_pool_waits_for_connections_and_loses_noth
     await publisher.close()
 
 
-class PrivateRedis:
-    """A redis-server of the test's own on a free port, killed and started again on that port."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.workdir = workdir
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        command = [
-            redis_server(),
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--dir",
-            str(self.workdir),
-        ]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        client.close()
-
-    def kill(self) -> None:
-        if self.process:
-            self.process.kill()
-            self.process.wait()
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.kill()
-
-
 async def test_publishing_after_a_redis_restart_reconnects_instead_of_dropping(private_redis):
     publisher = RunEventPublisher(private_redis.url, "runs")
     assert await publisher.publish(event(1))  # a pooled connection now exists
@@ -112,4 +59,18 @@ async def test_publishing_after_a_redis_restart_reconnects_instead_of_dropping(p
         assert await publisher.publish(event(2))
 
     assert await received(private_redis.url, "runs", 1, after_restart) == {2}
+    await publisher.close()
+
+
+async def test_a_publish_while_redis_is_down_is_retried_until_it_is_back(private_redis):
+    publisher = RunEventPublisher(private_redis.url, "runs")
+    assert await publisher.publish(event(1))
+    private_redis.kill()
+    began = time.monotonic()
+    publishing = asyncio.create_task(publisher.publish(event(2)))
+    await asyncio.sleep(1.5)
+    assert not publishing.done()  # retrying, not dropped
+    await asyncio.to_thread(private_redis.start)
+    assert await publishing
+    assert time.monotonic() - began < 5
     await publisher.close()

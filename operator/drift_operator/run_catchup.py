@@ -1,0 +1,64 @@
+"""Catch up after the run-events subscription came back: re-read every started unfinished run from Temporal.
+
+Redis pub/sub keeps nothing for an absent subscriber, so the snapshots published while the operator's
+subscription was down (a Redis restart, a lost connection) are gone; without this, those runs' status would
+wait for their resync (a minute). `CatchUp.request()` is called by the subscriber on every resubscription;
+one pass observes the runs a few at a time (`concurrency`), and a request during a pass runs one more after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+from temporalio.service import RPCError
+
+from drift.errors import BackendUnavailable
+
+from .clients import Services
+from .kube_client import KubeError
+from .run_reconcile import refresh
+from .run_registry import RunState
+
+log = logging.getLogger(__name__)
+
+
+class CatchUp:
+    """Passes over the operator's unfinished runs, one at a time, each observing `concurrency` runs at once."""
+
+    def __init__(self, services: Services, concurrency: int = 8) -> None:
+        self.services = services
+        self.concurrency = concurrency
+        self._task: asyncio.Task[None] | None = None
+        self._again = False
+
+    def request(self) -> asyncio.Task[None]:
+        """Start a pass now, or one more after the pass under way (it may have read a run before the gap); the
+        task that covers the request."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._passes(), name="run events catch-up")
+        else:
+            self._again = True
+        return self._task
+
+    async def _passes(self) -> None:
+        while True:
+            self._again = False
+            await self._pass()
+            if not self._again:
+                return
+
+    async def _pass(self) -> None:
+        states = self.services.runs.states()
+        log.info("run events resubscribed: re-reading %d unfinished runs from Temporal", len(states))
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(state: RunState) -> None:
+            async with gate:
+                try:
+                    await refresh(state, self.services)
+                except (RPCError, BackendUnavailable, KubeError, aiohttp.ClientError, OSError) as exc:
+                    log.warning("catch-up of %s failed (%s); its resync covers it", state.workflow_id, exc)
+
+        await asyncio.gather(*(one(state) for state in states))
