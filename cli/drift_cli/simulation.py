@@ -234,25 +234,30 @@ class SimulatedRuntime(LocalRun):
     async def await_event(self, node: ResolvedNode, wait: EventWait) -> dict[str, Any] | None:
         """The next event given for the node (its id made up if left out); none: the timeout, or Waiting."""
         assert node.event is not None
-        key = self.responses.key("events", self.at, node.name)
-        given = self.responses.next("events", key) if key else None
+        _, given = await self._answer("events", node, node.event.timeout_seconds, f"await {wait.type} ({wait.key})")
         if given is None:
-            if node.event.timeout_seconds:
-                await self.sleep(node.event.timeout_seconds)
-                return None
-            raise _Waiting(node, f"await {wait.type} ({wait.key})")
+            return None
         return {"id": f"simulated-{self.next_order()}", "type": wait.type, "source": "simulated", "subject": None,
                 "time": self.clock.isoformat(), "data": None, **given}  # fmt: skip
 
+    async def _answer(
+        self, section: str, node: ResolvedNode, wait_seconds: float | None, message: str
+    ) -> tuple[str | None, dict[str, Any] | None]:
+        """(key, the next answer given for `node`); without one the node's timeout passes (None), or the run
+        would wait here."""
+        key = self.responses.key(section, self.at, node.name)
+        answer = self.responses.next(section, key) if key else None
+        if answer is None:
+            if not wait_seconds:
+                raise _Waiting(node, message)
+            await self.sleep(wait_seconds)
+        return key, answer
+
     async def wait_for_input(self, node: ResolvedNode, message: str) -> dict[str, Any] | None:
         assert node.instruction is not None
-        key = self.responses.key("resume", self.at, node.name)
-        answer = self.responses.next("resume", key) if key else None
+        key, answer = await self._answer("resume", node, node.instruction.timeout_seconds, message)
         if answer is None:
-            if node.instruction.timeout_seconds:
-                await self.sleep(node.instruction.timeout_seconds)
-                return None
-            raise _Waiting(node, message)
+            return None
         options = node.instruction.options
         if options and answer.get("choice") not in options:
             raise CliError(f"responses: resume.{key}: input.choice must be one of {', '.join(options)}")
