@@ -44,7 +44,7 @@ def test_processor_set_keeps_its_wire_name():
         ),
         ({"type": "wait", "wait": {}}, "give exactly one of seconds and until"),
         ({"type": "wait", "wait": {"seconds": 1, "until": "x"}}, "give exactly one of seconds and until"),
-        ({"type": "lambda"}, "Input should be 'http', 'script'"),
+        ({"type": "lambda"}, "Input should be 'http', 'emit', 'event', 'script'"),
         ({"type": "success", "sucess": {}}, "Extra inputs are not permitted"),
         ({"type": "processor", "processor": {"set": {"bad key": "1"}}}, "String should match pattern"),
     ],
