@@ -59,7 +59,8 @@ def stack_command(stack_env: dict[str, str], *args: str) -> None:
 def crds_installed(stack_env: dict[str, str]) -> None:
     """Drift's CRDs applied (server-side, so re-applying is harmless), established and in the OpenAPI spec."""
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "crds"))
-    crds = [f"crd/{name}.drift.dev" for name in ("nodedefinitions", "workflows", "workflowruns", "workflowschedules")]
+    plurals = ("nodedefinitions", "workflows", "workflowruns", "workflowschedules", "workflowtriggers")
+    crds = [f"crd/{name}.drift.dev" for name in plurals]
     kubectl("wait", "--for=condition=Established", "--timeout=60s", *crds)
     deadline = time.monotonic() + 60
     while kubectl("explain", "workflowrun.spec", check=False).returncode != 0:  # OpenAPI publishing lags a bit

@@ -22,7 +22,15 @@ from drift.run_contract import run_events_channel
 from drift.storage.hbase import HBaseStore
 from drift.temporal_client import connect
 
-from . import definition_handlers, housekeeping, operator_settings, run_handlers, schedule_handlers, schedules
+from . import (
+    definition_handlers,
+    housekeeping,
+    operator_settings,
+    run_handlers,
+    schedule_handlers,
+    schedules,
+    trigger_handlers,
+)
 from .clients import Services
 from .kube_client import Kube
 from .run_events import RunEvents
@@ -32,7 +40,7 @@ from .schedule_fire import ScheduleFire
 from .status_writer import StatusWriter
 
 log = logging.getLogger("drift_operator")
-HANDLERS = (definition_handlers, run_handlers, schedule_handlers)
+HANDLERS = (definition_handlers, run_handlers, schedule_handlers, trigger_handlers)
 """Imported for their kopf decorators."""
 
 
