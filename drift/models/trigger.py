@@ -36,6 +36,9 @@ class KafkaSource(ApiModel):
     consumer_group: KafkaName
     """Consumer group of every drift-events replica for this trigger: Kafka spreads the partitions over them
     and keeps the committed offsets."""
+    initial_offset: Literal["Latest", "Earliest"] = "Latest"
+    """Where a consumer group without committed offsets starts: Latest (default: events from now on) or
+    Earliest (every record the topic still holds)."""
 
 
 class CloudEventsAuth(ApiModel):

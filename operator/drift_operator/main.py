@@ -17,6 +17,7 @@ import kopf
 from temporalio.worker import Worker
 
 from drift.cache.definition_cache import DefinitionCache
+from drift.kube_client import Kube
 from drift.observability import drift_backends, serve
 from drift.run_contract import run_events_channel
 from drift.storage.hbase import HBaseStore
@@ -32,7 +33,6 @@ from . import (
     trigger_handlers,
 )
 from .clients import Services
-from .kube_client import Kube
 from .run_events import RunEvents
 from .run_registry import RunRegistry
 from .schedule_activities import ScheduleActivities
@@ -66,7 +66,7 @@ async def run() -> None:
     config = operator_settings.load()
     store = HBaseStore(config.hbase)
     cache = DefinitionCache(store, config.redis_url, config.cache)
-    kube = Kube()
+    kube = Kube("drift-operator")
     runs, events = RunRegistry(), RunEvents()
     status = StatusWriter(kube, store, runs, config.coalesce_seconds)
     temporal = await connect(config.temporal)
