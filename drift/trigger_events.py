@@ -25,6 +25,10 @@ from .expressions import (
 from .models.trigger import WorkflowTriggerSpec
 from .validation import DefinitionInvalid, Problem
 
+TRIGGER_LABEL = "drift.dev/trigger"
+"""On every recorded run: the trigger's name (select them with `-l drift.dev/trigger=NAME`)."""
+STARTED_AT = "drift.dev/started-at"
+"""On every recorded run: when its execution started (the history limits keep the newest)."""
 EVENT_VARIABLES = frozenset({"event"})
 """The one variable of a trigger's expressions: the event as {id, type, source, subject, time, data, ...}."""
 ID_DIGEST_CHARS = 32

@@ -124,6 +124,8 @@ class WorkflowTriggerStatus(ApiModel):
     """Events whose run had been started before (a redelivery): nothing started."""
     failed: int = 0
     """Events that could not start a run (a template failed, the input did not fit the Workflow)."""
+    unrecorded: int = 0
+    """Runs runs.record asked for that were left Temporal-only: past DRIFT_TRIGGER_RECORD_PER_SECOND."""
     last_event_time: datetime | None = None
     """When the newest event arrived."""
     last_runs: list[str] = Field(default_factory=list, max_length=MAX_LAST_RUNS)

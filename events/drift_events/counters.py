@@ -22,11 +22,12 @@ from drift.kube_client import Kube, KubeError
 from drift.models.resources import WORKFLOW_TRIGGER
 from drift.models.trigger import MAX_LAST_RUNS
 
-from .starter import Outcome
+from .outcomes import Outcome
 
 log = logging.getLogger(__name__)
 COUNTED = {"filtered": "filtered", "started": "started", "duplicate": "duplicates", "failed": "failed"}
 """Outcome -> status field."""
+FIELDS = ("received", *COUNTED.values(), "unrecorded")
 
 
 @dataclass
@@ -41,7 +42,7 @@ class Pending:
 
     def added_to(self, status: dict[str, Any]) -> dict[str, Any]:
         """The status fields with these counts added."""
-        fields = {name: int(status.get(name) or 0) + self.counts[name] for name in ("received", *COUNTED.values())}
+        fields = {name: int(status.get(name) or 0) + self.counts[name] for name in FIELDS}
         previous = parse_timestamp(status.get("lastEventTime"))
         if self.last_event and (previous is None or self.last_event > previous):
             fields["lastEventTime"] = timestamp(self.last_event)
@@ -69,6 +70,10 @@ class TriggerCounters:
         pending = self._of(namespace, name, uid)
         pending.counts["received"] += 1
         pending.last_event = datetime.now(UTC)
+
+    def unrecorded(self, namespace: str, name: str, uid: str) -> None:
+        """A run that was to be recorded stayed Temporal-only (the record rate was reached)."""
+        self._of(namespace, name, uid).counts["unrecorded"] += 1
 
     def outcome(self, namespace: str, name: str, uid: str, outcome: Outcome) -> None:
         """What the event did."""

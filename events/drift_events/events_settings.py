@@ -40,8 +40,15 @@ class EventsSettings:
     retry_seconds: float = 1.0
     """First wait before an event is tried again (Temporal, HBase or Redis down, Workflow not Ready); it
     doubles up to 30 s."""
+    record_per_second: float = 20.0
+    """DRIFT_TRIGGER_RECORD_PER_SECOND: WorkflowRuns created for recorded runs per second at most (per
+    replica); past it a run stays Temporal-only and is counted `unrecorded`."""
     batch: int = 200
     """Kafka records taken per poll; their runs start concurrently, and the offsets are committed after."""
+
+    @property
+    def table_prefix(self) -> str:
+        return self.hbase.table_prefix
 
 
 def load(env: Mapping[str, str] = os.environ) -> EventsSettings:
@@ -55,4 +62,5 @@ def load(env: Mapping[str, str] = os.environ) -> EventsSettings:
         receiver_port=int(env.get("DRIFT_EVENTS_PORT", EventsSettings.receiver_port)),
         metrics_port=metrics_port(env),
         watch_namespace=env.get("DRIFT_WATCH_NAMESPACE") or None,
+        record_per_second=float(env.get("DRIFT_TRIGGER_RECORD_PER_SECOND", EventsSettings.record_per_second)),
     )

@@ -21,9 +21,10 @@ from confluent_kafka import Consumer, KafkaException, Message
 from .cloud_events import MalformedEvent, from_kafka
 from .counters import TriggerCounters
 from .events_settings import EventsSettings
+from .outcomes import Outcome
 from .retry import until_done
 from .served import Served
-from .starter import Outcome, Starter
+from .starter import Starter
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0

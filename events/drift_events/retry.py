@@ -7,8 +7,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from .outcomes import Outcome
 from .served import Served
-from .starter import Outcome, Starter, TryLater
+from .starter import Starter, TryLater
 
 log = logging.getLogger(__name__)
 MAX_DELAY_SECONDS = 30.0

@@ -1,4 +1,5 @@
-"""What one event does: filtered out, a run started, a duplicate of an earlier one, or failed.
+"""What one event does: filtered out, a run started (and recorded, with `runs.record: All`), a duplicate of
+an earlier one, or failed.
 
 The run starts the way the operator starts a WorkflowRun (drift.run_start: the Workflow's latest Ready
 version, the input checked, `DriftRun` under a fixed workflow id with duplicate rejection). Conditions that
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -23,34 +24,25 @@ from drift.expressions import ExpressionError
 from drift.run_contract import RunStart
 from drift.trigger_events import decide, trigger_run_name, trigger_workflow_id
 
+from .outcomes import Outcome
+from .run_records import RunRecorder
 from .served import Served
 
 log = logging.getLogger(__name__)
-OutcomeKind = Literal["filtered", "started", "duplicate", "failed"]
 
 
 class TryLater(Exception):
     """The event cannot be handled now; handling it again later may succeed."""
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What an event did."""
-
-    kind: OutcomeKind
-    detail: str = ""
-    run: str | None = None
-    """The run's name (started or duplicate)."""
-    workflow_id: str | None = None
-
-
 class Starter:
     """Starts the runs of events."""
 
-    def __init__(self, cache: DefinitionCache, temporal: Client, task_queue: str) -> None:
+    def __init__(self, cache: DefinitionCache, temporal: Client, task_queue: str, recorder: RunRecorder) -> None:
         self._cache = cache
         self._temporal = temporal
         self._task_queue = task_queue
+        self._recorder = recorder
 
     async def handle(self, trigger: Served, event: Mapping[str, Any]) -> Outcome:
         """Filter, map and start; TryLater while a backend or the Workflow is not there."""
@@ -83,5 +75,8 @@ class Starter:
             run_id = await run_start.start(self._temporal, self._task_queue, workflow_id, start, pinned.timeout_seconds)
         except RPCError as exc:
             raise TryLater(f"Temporal: {exc.message}") from None
-        kind: OutcomeKind = "duplicate" if run_id is None else "started"
-        return Outcome(kind, run=name, workflow_id=workflow_id)
+        if run_id is None:
+            return Outcome("duplicate", run=name, workflow_id=workflow_id)
+        if trigger.spec.runs.record == "All":
+            await self._recorder.record(trigger, workflow_id, start, datetime.now(UTC))
+        return Outcome("started", run=name, workflow_id=workflow_id)

@@ -8,9 +8,9 @@ from temporalio.client import Client
 
 from drift.cache.definition_cache import DefinitionCache
 from drift.kube_client import Kube
+from drift.run_events import RunEvents
 
 from .operator_settings import OperatorSettings
-from .run_events import RunEvents
 from .run_registry import RunRegistry
 from .status_writer import StatusWriter
 

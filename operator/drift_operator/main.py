@@ -20,6 +20,7 @@ from drift.cache.definition_cache import DefinitionCache
 from drift.kube_client import Kube
 from drift.observability import drift_backends, serve
 from drift.run_contract import run_events_channel
+from drift.run_events import RunEvents
 from drift.storage.hbase import HBaseStore
 from drift.temporal_client import connect
 
@@ -33,7 +34,6 @@ from . import (
     trigger_handlers,
 )
 from .clients import Services
-from .run_events import RunEvents
 from .run_registry import RunRegistry
 from .schedule_activities import ScheduleActivities
 from .schedule_fire import ScheduleFire

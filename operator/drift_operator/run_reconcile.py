@@ -90,8 +90,14 @@ async def _observe(state: RunState, services: Services) -> dict[str, Any]:
 async def _start(
     state: RunState, spec: WorkflowRunSpec, services: Services, stalled: kopf.Index
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Resolve the workflow, check the input, start the execution: (status extra, observed changes)."""
+    """Resolve the workflow, check the input, start the execution: (status extra, observed changes).
+
+    An adopted execution (a trigger's recorded run) is not started: it is observed at once.
+    """
     ref = spec.workflow_ref
+    if state.adopted:
+        run_id = (await executions.handle(services.temporal, state.workflow_id).describe()).run_id
+        return _started(state, services, ref.version, run_id), await _observe(state, services)
     pinned = await run_start.pin(services.cache, state.namespace, ref, spec.input)
     if isinstance(pinned, run_start.Blocked):
         problem = next(iter(stalled.get((state.namespace, ref.name), ())), None)
@@ -110,9 +116,14 @@ async def _start(
     run_id = await executions.start(
         services.temporal, services.settings, state.workflow_id, start, pinned.timeout_seconds
     )
+    return _started(state, services, pinned.version, run_id), {"started": True, "blocked": None, "detail": None}
+
+
+def _started(state: RunState, services: Services, version: str | None, run_id: str | None) -> dict[str, Any]:
+    """The status fields of a run whose execution exists."""
     execution = {"namespace": services.settings.temporal.namespace, "workflowId": state.workflow_id, "runId": run_id}
-    extra = {"workflowVersion": pinned.version, "execution": execution, "startedAt": timestamp(datetime.now(UTC))}
-    return extra, {"started": True, "blocked": None, "detail": None}
+    extra = {"execution": execution, "startedAt": timestamp(datetime.now(UTC))}
+    return extra | ({"workflowVersion": version} if version else {})
 
 
 async def _deliver(

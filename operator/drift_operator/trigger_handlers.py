@@ -2,7 +2,8 @@
 
 A trigger whose spec compiles is `Ready` (reason `Accepted`) and drift-events serves it; one that does not
 is `Stalled` (`InvalidExpression`, or `InvalidTrigger` for a spec the models refuse) and drift-events
-leaves it alone. The event counters in the status are drift-events' to write; one status write here.
+leaves it alone. The event counters in the status are drift-events' to write; one status write here. A
+timer deletes the trigger's recorded runs past its history limits (newest kept), every PRUNE_SECONDS.
 """
 
 from __future__ import annotations
@@ -15,15 +16,25 @@ import kopf
 from pydantic import ValidationError
 
 from drift.metrics import RECONCILES
-from drift.models.resources import GROUP, VERSION, WORKFLOW_TRIGGER
+from drift.models.resources import GROUP, VERSION, WORKFLOW_RUN, WORKFLOW_TRIGGER
 from drift.models.trigger import WorkflowTriggerSpec
-from drift.trigger_events import compile_trigger
+from drift.trigger_events import STARTED_AT, TRIGGER_LABEL, compile_trigger
 from drift.validation import DefinitionInvalid
 
+from .clients import Services
 from .definition_handlers import validation_message
+from .schedule_runs import ScheduledRun, expired, seen_run
 from .trigger_status import Checked, trigger_status
 
 KIND = WORKFLOW_TRIGGER.kind
+PRUNE_SECONDS = 10.0
+"""Recorded runs past the history limits are deleted this often."""
+
+
+@kopf.index(GROUP, VERSION, WORKFLOW_RUN.plural, labels={TRIGGER_LABEL: kopf.PRESENT})
+def trigger_runs(body: kopf.Body, namespace: str, labels: Mapping[str, str], **_: Any) -> dict[Any, ScheduledRun]:
+    """(namespace, trigger) -> its recorded runs."""
+    return {(namespace, labels[TRIGGER_LABEL]): seen_run(body, STARTED_AT)}
 
 
 def check(spec: Mapping[str, Any]) -> Checked:
@@ -46,3 +57,16 @@ def reconcile_trigger(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     RECONCILES.labels(KIND, "synced" if checked.ready else "invalid").inc()
     meta = body["metadata"]
     patch.status.update(trigger_status(checked, body.get("status") or {}, meta.get("generation"), datetime.now(UTC)))
+
+
+@kopf.timer(GROUP, VERSION, WORKFLOW_TRIGGER.plural, interval=PRUNE_SECONDS)
+async def prune_trigger_runs(body: kopf.Body, memo: Services, trigger_runs: kopf.Index, **_: Any) -> None:
+    """Delete the finished recorded runs past the history limits."""
+    meta = body["metadata"]
+    try:
+        limits = WorkflowTriggerSpec.model_validate(dict(body["spec"])).runs
+    except ValidationError:
+        return
+    runs = [run for run in trigger_runs.get((meta["namespace"], meta["name"]), ()) if run.owner_uid == meta["uid"]]
+    for run in expired(runs, limits.successful_runs_history_limit, limits.failed_runs_history_limit):
+        await memo.kube.delete(WORKFLOW_RUN.plural, meta["namespace"], run.name, run.uid)

@@ -272,3 +272,67 @@ def test_an_event_whose_input_does_not_fit_is_422(receiver, namespace):
     assert missing_id.status_code == 422
     assert "input.orderId" in missing_id.json()["error"]
     eventually(lambda: counts(namespace, "by-token")["failed"] == 1, "the failure counted")
+
+
+def maybe_fail(namespace: str) -> dict:
+    """`maybe-fail`: fails (a failure node) when input.fail, else succeeds."""
+    nodes = [
+        {"name": "route", "type": "branch", "default": "done", "choices": [{"when": "input.fail", "next": "boom"}]},
+        {"name": "boom", "type": "failure", "failure": {"code": "ORDER_BAD", "message": "bad order"}},
+        {"name": "done", "type": "success", "success": {"output": "input"}},
+    ]
+    metadata = {"name": "maybe-fail", "namespace": namespace}
+    return {
+        "apiVersion": "drift.dev/v1alpha1",
+        "kind": "Workflow",
+        "metadata": metadata,
+        "spec": {"startAt": "route", "nodes": nodes},
+    }
+
+
+def recording(namespace: str, name: str, runs: dict) -> dict:
+    """A CloudEvents trigger (token auth) of `maybe-fail` recording its runs as `runs` says."""
+    auth = {"tokenSecretRef": {"name": "orders-token", "key": "key"}}
+    body = trigger(namespace, name, input={"fail": "{{ event.data.fail }}"}, runs=runs)
+    body["spec"].update(workflowRef={"name": "maybe-fail"}, source={"cloudEvents": {"auth": auth}})
+    return body
+
+
+def recorded(namespace: str, name: str) -> dict[str, dict]:
+    listed = kubectl("get", "wfr", "-n", namespace, "-l", f"drift.dev/trigger={name}", "-o", "json").stdout
+    return {run["metadata"]["name"]: run for run in json.loads(listed)["items"]}
+
+
+@pytest.mark.usefixtures("drift_worker")
+def test_recorded_runs_are_adopted_and_kept_within_the_history_limits(namespace, stack_env, drift_events):
+    apply(
+        maybe_fail(namespace),
+        secret(namespace, "orders-token", TOKEN),
+        recording(namespace, "all", {"record": "All", "successfulRunsHistoryLimit": 1}),
+        recording(namespace, "failed", {"record": "Failed"}),
+    )
+    url = f"{drift_events.receiver_url}/triggers/{namespace}"
+    for name in ("all", "failed"):
+        eventually(lambda name=name: httpx.post(f"{url}/{name}").status_code != 404, f"{name} served")
+
+    # All: every run is a WorkflowRun adopting the execution; the older Succeeded one goes past the limit.
+    names = []
+    for event_id in ("a-1", "a-2"):
+        answer = httpx.post(f"{url}/all", **binary(event_id, {"fail": False}))
+        assert answer.status_code == 202, answer.text
+        names.append(answer.json()["run"])
+        run = eventually(lambda n=names[-1]: recorded(namespace, "all").get(n), f"{names[-1]} recorded")
+        assert run["metadata"]["annotations"]["drift.dev/execution"] == answer.json()["workflowId"]
+        kubectl("wait", f"wfr/{names[-1]}", "-n", namespace, "--for=condition=Succeeded", "--timeout=60s")
+    adopted = get(namespace, "wfr", names[-1])["status"]
+    assert adopted["execution"]["workflowId"] == trigger_workflow_id(namespace, "all", "a-2")
+    assert adopted["output"] == {"fail": False}
+    eventually(lambda: list(recorded(namespace, "all")) == [names[1]], "the older run deleted (limit 1)", timeout=60)
+
+    # Failed: only the failed run is recorded.
+    fine = httpx.post(f"{url}/failed", **binary("f-1", {"fail": False})).json()
+    output_of(stack_env, fine["workflowId"])  # finished before the failing one starts
+    bad = httpx.post(f"{url}/failed", **binary("f-2", {"fail": True})).json()
+    eventually(lambda: bad["run"] in recorded(namespace, "failed"), "the failed run recorded")
+    kubectl("wait", f"wfr/{bad['run']}", "-n", namespace, "--for=jsonpath={.status.phase}=Failed", "--timeout=60s")
+    assert list(recorded(namespace, "failed")) == [bad["run"]]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drift_operator.run_events import RunEvents
+from drift.run_events import RunEvents
 from drift_operator.run_registry import RunRegistry
 
 

@@ -1,4 +1,5 @@
-"""The operator's end of the run-events channel: one Redis subscription for all runs, reconnecting forever.
+"""The readers' end of the run-events channel (the operator, drift-events): one Redis subscription for all
+runs, reconnecting forever.
 
 The worker publishes a `RunEvent` after every node. Each valid event is handed to `deliver` with the
 subscription epoch it arrived in: the epoch grows with every (re)subscription, so a reader can tell whether
@@ -16,8 +17,8 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from drift.metrics import RUN_EVENTS
-from drift.run_contract import RunEvent
+from .metrics import RUN_EVENTS
+from .run_contract import RunEvent
 
 log = logging.getLogger(__name__)
 
