@@ -175,6 +175,7 @@ class Stack:
             "hbase": {"host": node.HOST_IP, "port": port_map["hbase-thrift"], "tablePrefix": TABLE_PREFIX},
             "operator": {"image": {"pullPolicy": "Never"}},
             "worker": {"image": {"pullPolicy": "Never"}},
+            "events": {"image": {"pullPolicy": "Never"}},
         }
         (self.config.state_dir / "drift-values.yaml").write_text(json.dumps(values, indent=2) + "\n")
 
