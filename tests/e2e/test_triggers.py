@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from confluent_kafka import Producer
+from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
@@ -24,7 +24,7 @@ from drift.run_contract import RunSnapshot
 from drift.settings import temporal_settings
 from drift.temporal_client import connect
 from drift.trigger_events import trigger_workflow_id
-from tests.conftest import kubectl
+from tests.conftest import kubectl, stack_command
 from tests.e2e.conftest import condition, eventually
 
 pytestmark = pytest.mark.usefixtures("drift_operator")
@@ -133,8 +133,8 @@ def _ce_headers(event_id: str, event_type: str = "order.created") -> list[tuple[
     ]
 
 
-@pytest.mark.usefixtures("drift_worker", "drift_events")
-def test_kafka_records_start_runs_once_each_filtered_and_mapped(namespace, stack_env):
+@pytest.mark.usefixtures("drift_worker")
+def test_kafka_records_start_runs_once_each_filtered_and_mapped(namespace, stack_env, drift_events):
     bootstrap = stack_env["DRIFT_KAFKA_BOOTSTRAP"]
     topic = f"orders-{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": bootstrap})  # kept alive until the topic exists
@@ -171,6 +171,16 @@ def test_kafka_records_start_runs_once_each_filtered_and_mapped(namespace, stack
         workflow_id = trigger_workflow_id(namespace, "orders", event_id)
         assert output_of(stack_env, workflow_id) == {"orderId": order, "total": total, "source": "shop"}
     assert execution(stack_env, trigger_workflow_id(namespace, "orders", "e-2")) is None  # counted filtered first
+
+    # Kafka re-reads the topic (the committed offsets set back, as after a crash before the commit): every
+    # record arrives again, and not one run is started twice.
+    drift_events.stop()
+    group = ConsumerGroupTopicPartitions(f"drift-{namespace}", [TopicPartition(topic, p, 0) for p in range(2)])
+    for future in admin.alter_consumer_group_offsets([group]).values():
+        future.result(timeout=30)
+    drift_events.start()
+    expected = {"received": 10, "filtered": 4, "started": 2, "duplicates": 4, "failed": 0}
+    eventually(lambda: counts(namespace, "orders") == expected, f"counts {expected} after the re-read", timeout=90)
 
 
 @pytest.fixture
@@ -336,3 +346,28 @@ def test_recorded_runs_are_adopted_and_kept_within_the_history_limits(namespace,
     eventually(lambda: bad["run"] in recorded(namespace, "failed"), "the failed run recorded")
     kubectl("wait", f"wfr/{bad['run']}", "-n", namespace, "--for=jsonpath={.status.phase}=Failed", "--timeout=60s")
     assert list(recorded(namespace, "failed")) == [bad["run"]]
+
+
+def test_the_receiver_answers_503_while_temporal_is_down_and_starts_the_retried_event_after(receiver, stack_env):
+    started = httpx.post(f"{receiver}/by-token", **binary("h-up", {"id": "o-5", "total": 5}))
+    assert started.status_code == 202, started.text  # Temporal answering first
+    stack_command(stack_env, "down", "temporal")
+    try:
+        refused = httpx.post(f"{receiver}/by-token", timeout=120, **binary("h-503", {"id": "o-6", "total": 6}))
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["Retry-After"] == "5"
+        assert refused.json()["error"].startswith("Temporal:")
+    finally:
+        stack_command(stack_env, "up", "temporal")
+    retried = eventually(
+        lambda: (
+            (
+                answer := httpx.post(f"{receiver}/by-token", timeout=60, **binary("h-503", {"id": "o-6", "total": 6}))
+            ).status_code
+            != 503
+            and answer
+        ),
+        "Temporal back",
+        timeout=120,
+    )
+    assert (retried.status_code, retried.json()["outcome"]) == (202, "started")
