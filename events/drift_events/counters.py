@@ -19,6 +19,7 @@ import aiohttp
 
 from drift.conditions import parse_timestamp, timestamp
 from drift.kube_client import Kube, KubeError
+from drift.metrics import TRIGGER_EVENTS
 from drift.models.resources import WORKFLOW_TRIGGER
 from drift.models.trigger import MAX_LAST_RUNS
 
@@ -75,8 +76,9 @@ class TriggerCounters:
         """A run that was to be recorded stayed Temporal-only (the record rate was reached)."""
         self._of(namespace, name, uid).counts["unrecorded"] += 1
 
-    def outcome(self, namespace: str, name: str, uid: str, outcome: Outcome) -> None:
-        """What the event did."""
+    def outcome(self, namespace: str, name: str, uid: str, outcome: Outcome, source: str) -> None:
+        """What the event did (`source`: kafka or http, for the process's metrics)."""
+        TRIGGER_EVENTS.labels(source, outcome.kind).inc()
         pending = self._of(namespace, name, uid)
         pending.counts[COUNTED[outcome.kind]] += 1
         if outcome.kind == "started" and outcome.run:

@@ -105,7 +105,7 @@ class TriggerConsumer:
             outcome = Outcome("failed", str(exc))
         else:
             outcome = await until_done(self._starter, trigger, event, self._settings.retry_seconds)
-        self._counters.outcome(trigger.namespace, trigger.name, trigger.uid, outcome)
+        self._counters.outcome(trigger.namespace, trigger.name, trigger.uid, outcome, "kafka")
 
 
 class KafkaConsumers:

@@ -57,7 +57,7 @@ class Receiver:
             outcome = await self._starter.handle(trigger, event)
         except TryLater as exc:
             return _answer(503, error=str(exc))
-        self._counters.outcome(namespace, name, trigger.uid, outcome)
+        self._counters.outcome(namespace, name, trigger.uid, outcome, "http")
         return _answer(
             ANSWERS[outcome.kind],
             outcome=outcome.kind,

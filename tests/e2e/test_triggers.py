@@ -172,6 +172,8 @@ def test_kafka_records_start_runs_once_each_filtered_and_mapped(namespace, stack
         assert output_of(stack_env, workflow_id) == {"orderId": order, "total": total, "source": "shop"}
     assert execution(stack_env, trigger_workflow_id(namespace, "orders", "e-2")) is None  # counted filtered first
 
+    assert 'drift_trigger_events_total{outcome="started",source="kafka"} 2.0' in drift_events.metrics()
+
     # Kafka re-reads the topic (the committed offsets set back, as after a crash before the commit): every
     # record arrives again, and not one run is started twice.
     drift_events.stop()
