@@ -9,7 +9,6 @@ event before committing its offset, the receiver answers 503 so the sender retri
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -27,8 +26,6 @@ from drift.trigger_events import decide, trigger_run_name, trigger_workflow_id
 from .outcomes import Outcome
 from .run_records import RunRecorder
 from .served import Served
-
-log = logging.getLogger(__name__)
 
 
 class TryLater(Exception):
