@@ -40,7 +40,7 @@ from drift.settings import temporal_settings
 from drift.temporal_client import connect
 from drift.trigger_events import trigger_workflow_id
 
-from .kube_objects import resource, workflow
+from .kube_objects import kubectl, resource, workflow
 from .report import Result, percentile
 
 BACKLOG = 1000
@@ -52,10 +52,6 @@ path's, not a queue's."""
 BATCH = 200
 START_TIMEOUT = 300.0
 PARTITIONS = 2
-
-
-def _kubectl(*args: str, stdin: str | None = None) -> str:
-    return subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, check=True).stdout
 
 
 def _free_port() -> int:
@@ -210,7 +206,7 @@ async def _drift_side(client: Client, bootstrap: str, namespace: str, topics: di
         _produce(bootstrap, topics["backlog"], BACKLOG_IDS)
         triggers = [_trigger(namespace, "backlog", topics["backlog"], "Earliest"),
                     _trigger(namespace, "steady", topics["steady"], "Latest")]  # fmt: skip
-        _kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": triggers}))
+        kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": triggers}))
         wid = {e: trigger_workflow_id(namespace, "backlog", e) for e in BACKLOG_IDS}
         rate = _rate(await _start_times(client, list(wid.values())))
         await _caught_up(lambda ids: _produce(bootstrap, topics["steady"], ids),
@@ -257,14 +253,14 @@ async def _measure() -> list[Result]:
     queue = f"bench-unpolled-{RUN_TAG}"
     topics = {name: f"bench-{name}-{RUN_TAG}" for name in ("backlog", "steady", "hand-backlog", "hand-steady")}
     _topics(bootstrap, *topics.values())
-    _kubectl("create", "namespace", namespace)
+    kubectl("create", "namespace", namespace)
     target = workflow("bench-target", namespace, [{"name": "done", "type": "success", "success": {"output": "input"}}])
-    _kubectl("apply", "-f", "-", stdin=json.dumps(target))
-    _kubectl("wait", "dwf/bench-target", "-n", namespace, "--for=condition=Ready", "--timeout=120s")
-    version = json.loads(_kubectl("get", "dwf/bench-target", "-n", namespace, "-o", "json"))["status"]["version"]
+    kubectl("apply", "-f", "-", stdin=json.dumps(target))
+    kubectl("wait", "dwf/bench-target", "-n", namespace, "--for=condition=Ready", "--timeout=120s")
+    version = json.loads(kubectl("get", "dwf/bench-target", "-n", namespace, "-o", "json"))["status"]["version"]
     drift_rate, drift_lat = await _drift_side(client, bootstrap, namespace, topics, queue)
     hand_rate, hand_lat = await _hand_side(client, bootstrap, topics, queue, version)
-    _kubectl("delete", "namespace", namespace, "--wait=false")
+    kubectl("delete", "namespace", namespace, "--wait=false")
     hand = "hand-written consumer starting DriftRun"
     return [
         Result("trigger_kafka_runs_per_s", drift_rate, "runs/s", hand, hand_rate),
