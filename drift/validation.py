@@ -15,7 +15,7 @@ import jsonschema
 from jsonschema.exceptions import best_match
 
 from .expressions import ExpressionError, compile_expression, compile_json_templates, compile_template
-from .models.nodes import TERMINAL_TYPES, NodeDefinitionSpec, ScopeBlocks, TypedBlocks
+from .models.nodes import TERMINAL_TYPES, EmitBlock, HttpBlock, NodeDefinitionSpec, ScopeBlocks, TypedBlocks
 from .models.workflow import WorkflowNode, WorkflowSpec
 
 MAX_PROBLEMS = 10
@@ -43,15 +43,34 @@ class DefinitionInvalid(ValueError):
         super().__init__(shown + more)
 
 
+def _http_expressions(http: HttpBlock) -> Iterator[tuple[str, str, Any]]:
+    yield "http.url", "tmpl", http.url
+    for key, value in http.headers.items():
+        yield f"http.headers.{key}", "tmpl", value
+    for key, value in http.query.items():
+        yield f"http.query.{key}", "tmpl", value
+    yield "http.body", "json", http.body
+
+
+def _emit_expressions(emit: EmitBlock) -> Iterator[tuple[str, str, Any]]:
+    sink = emit.sink
+    if sink.kafka and sink.kafka.key:
+        yield "emit.sink.kafka.key", "tmpl", sink.kafka.key
+    if sink.http:
+        yield "emit.sink.http.url", "tmpl", sink.http.url
+        for key, value in sink.http.headers.items():
+            yield f"emit.sink.http.headers.{key}", "tmpl", value
+    if emit.subject:
+        yield "emit.subject", "tmpl", emit.subject
+    yield "emit.data", "json", emit.data
+
+
 def _expressions(blocks: TypedBlocks) -> Iterator[tuple[str, str, Any]]:
     """(field path, kind, text) of every expression ("expr"), template ("tmpl") or JSON body ("json")."""
     if blocks.http:
-        yield "http.url", "tmpl", blocks.http.url
-        for key, value in blocks.http.headers.items():
-            yield f"http.headers.{key}", "tmpl", value
-        for key, value in blocks.http.query.items():
-            yield f"http.query.{key}", "tmpl", value
-        yield "http.body", "json", blocks.http.body
+        yield from _http_expressions(blocks.http)
+    if blocks.emit:
+        yield from _emit_expressions(blocks.emit)
     if blocks.script:
         yield "script.expression", "expr", blocks.script.expression
     if blocks.processor:

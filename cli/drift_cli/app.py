@@ -54,11 +54,14 @@ def runs(
     context: Context = None,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh until Ctrl-C.")] = False,
     output: Output = out.Format.table,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", min=1, help="Runs per list request (pages, as kubectl's --chunk-size).")
+    ] = 500,
 ) -> None:
     """List WorkflowRuns: phase, workflow@version, node, progress, age, duration."""
     from .run_commands import runs as list_runs
 
-    list_runs(_cluster(namespace, context), watch, output)
+    list_runs(_cluster(namespace, context), watch, output, chunk_size)
 
 
 @describe_app.command("run")
@@ -200,7 +203,7 @@ def graph(
     context: Context = None,
 ) -> None:
     """Draw a workflow (Mermaid, Graphviz DOT or text); for a run, with each node's state."""
-    from .definition_sources import pinned_graph, source
+    from .definition_sources import pinned_graph, run_graph, source
     from .kube_access import RUNS, WORKFLOWS
 
     definitions = source(filename, namespace, context)
@@ -208,17 +211,15 @@ def graph(
     kind = kind.lower()
     if kind not in ("", "workflow", "workflows", "wf", "run", "runs", "wfr", "workflowrun", "workflowruns"):
         raise CliError(f"{target}: give WORKFLOW, workflow/NAME or run/NAME")
-    states: dict[str, str] = {}
-    workflow = name
     if kind in ("run", "runs", "wfr", "workflowrun", "workflowruns") or (
         not kind and definitions.cluster is not None and definitions.cluster.find(WORKFLOWS, name) is None
     ):
         if definitions.cluster is None:
             raise CliError("a run's graph needs the cluster (leave out -f)")
         run = definitions.cluster.get(RUNS, name)
-        workflow = run["spec"]["workflowRef"]["name"]
-        states = run_states(run.get("status") or {})
-    sys.stdout.write(render(pinned_graph(definitions, workflow), fmt, states))
+        sys.stdout.write(render(run_graph(definitions, run), fmt, run_states(run.get("status") or {})))
+        return
+    sys.stdout.write(render(pinned_graph(definitions, name), fmt, {}))
 
 
 @node_app.command("test")
@@ -290,7 +291,11 @@ def simulate(
     graph_ = pinned_graph(definitions, workflow)
     run_input = read_document(input_file) if input_file else {}
     responses = Responses.parse(read_document(responses_file, "responses") if responses_file else {})
-    result = asyncio.run(run_simulation(graph_, run_input, responses, definitions.namespace))
+
+    def child_graph(node):  # the child Workflow as the definitions hold it now
+        return pinned_graph(definitions, node.workflow.ref.name)
+
+    result = asyncio.run(run_simulation(graph_, run_input, responses, definitions.namespace, child_graph))
     if output == out.Format.table:
         _print_simulation(result)
     else:
@@ -298,22 +303,30 @@ def simulate(
     raise typer.Exit(0 if result["phase"] == "Succeeded" else EXIT_FAILED)
 
 
-def _print_simulation(result: dict) -> None:
+def _print_simulation(result: dict, indent: str = "") -> None:
     marks = {"Succeeded": "ok", "Failed": "FAILED"}
-    print(f"{result['workflow']}: {result['phase']}" + (f" ({result['message']})" if result.get("message") else ""))
+    message = f" ({result['message']})" if result.get("message") else ""
+    print(f"{indent}{result['workflow']}: {result['phase']}{message}")
+    children = result.get("subWorkflows") or {}
     for index, node in enumerate(result["path"], 1):
         attempts = f", {node['attempts']} attempts" if node["attempts"] != 1 else ""
         note = f": {node['message']}" if node.get("message") else ""
-        print(f"  {index:>3}. {node['name']} ({node['type']}) {marks[node['phase']]}{attempts}{note}")
+        print(f"{indent}  {index:>3}. {node['name']} ({node['type']}) {marks[node['phase']]}{attempts}{note}")
+        if node["type"] == "workflow" and node["name"] in children:
+            _print_simulation(children[node["name"]], indent + "       ")
+    for undo in result.get("compensations") or []:
+        note = f": {undo['message']}" if undo.get("message") else ""
+        print(f"{indent}  compensated {undo['undoes']} with {undo['node']}: {undo['phase']}{note}")
     if result.get("waitingFor"):
         waiting = result["waitingFor"]
         options = ", ".join(waiting["options"]) or "any"
-        print(f"  ...  {waiting['node']} waits for input: {waiting['message']} (options: {options})")
+        print(f"{indent}  ...  {waiting['node']} waits for input: {waiting['message']} (options: {options})")
     if result.get("output") is not None:
-        print(f"output: {out.compact(result['output'], 4000)}")
+        print(f"{indent}output: {out.compact(result['output'], 4000)}")
     if result.get("error"):
         error = result["error"]
-        print(f"error: {error['code']} at node {error['node']}: {error['message']}")
+        where = f" at node {error['node']}" if error.get("node") else ""
+        print(f"{indent}error: {error['code']}{where}: {error['message']}")
 
 
 # Entry point ------------------------------------------------------------------------------------------------

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
+from drift.errors import BackendUnavailable
 from drift.models.nodes import NodeDefinitionSpec
 from drift.models.workflow import WorkflowSpec
-from drift.stored_definition import StoredDefinition
-from drift_worker.graph import PinnedGraph, ResolvedNode
+from drift.settings import hbase_settings
+from drift.storage.hbase import HBaseStore
+from drift.stored_definition import DefinitionKind, StoredDefinition
+from drift_worker.graph import PinMissing, PinnedGraph, ResolvedNode, load_pinned
 
 from .cli_errors import CliError
 from .kube_access import NODE_DEFINITIONS, WORKFLOWS, Cluster
@@ -107,6 +112,44 @@ def pinned_graph(definitions: Definitions, name: str) -> PinnedGraph:
     pins = {node: definition.version for node, definition in stored.items()}
     workflow = StoredDefinition.build("workflow", definitions.namespace, name, spec.wire(), pins)
     return PinnedGraph.build(workflow, stored)
+
+
+def run_graph(definitions: Definitions, run: dict[str, Any]) -> PinnedGraph:
+    """The graph a run is pinned to: the Workflow as it is now if that is the run's version, else the run's
+    version read from HBase by the worker's own loader (with a warning, the current one if HBase is out of
+    reach)."""
+    name = run["spec"]["workflowRef"]["name"]
+    pinned = (run.get("status") or {}).get("workflowVersion")
+    try:
+        current: PinnedGraph | None = pinned_graph(definitions, name)
+    except CliError:  # the Workflow is gone or broken now; the run's version may still be stored
+        if pinned is None:
+            raise
+        current = None
+    if current is not None and (pinned is None or current.workflow_version == pinned):
+        return current
+    assert pinned is not None
+    try:
+        return asyncio.run(_stored_graph(definitions.namespace, name, pinned))
+    except (BackendUnavailable, PinMissing) as exc:
+        if current is None:
+            raise CliError(f"run {run['metadata']['name']}: Workflow {name} version {pinned}: {exc}") from None
+        print(f"warning: run {run['metadata']['name']} runs Workflow {name} version {pinned}, not read ({exc}); "
+              f"showing version {current.workflow_version}", file=sys.stderr)  # fmt: skip
+        return current
+
+
+async def _stored_graph(namespace: str, name: str, version: str) -> PinnedGraph:
+    store = HBaseStore(hbase_settings())
+
+    async def lookup(kind: DefinitionKind, key: str) -> StoredDefinition | None:
+        body = await store.get_version(kind, key)
+        return StoredDefinition.from_body(body) if body is not None else None
+
+    try:
+        return await load_pinned(lookup, namespace, name, version)
+    finally:
+        store.close()
 
 
 def standalone_node(definitions: Definitions, name: str) -> ResolvedNode:

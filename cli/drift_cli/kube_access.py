@@ -19,6 +19,8 @@ RUNS = WORKFLOW_RUN.plural
 WORKFLOWS = WORKFLOW.plural
 NODE_DEFINITIONS = "nodedefinitions"
 KIND_OF = {RUNS: "WorkflowRun", WORKFLOWS: "Workflow", NODE_DEFINITIONS: "NodeDefinition"}
+CHUNK_SIZE = 500
+"""Objects per list request (kubectl's default --chunk-size)."""
 
 
 class Cluster:
@@ -91,17 +93,28 @@ class Cluster:
                 return None
             raise
 
-    def list(self, plural: str) -> list[dict[str, Any]]:
-        try:
-            answer = self._call(
-                f"list {plural}",
-                lambda: self.custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, plural),
-            )
-        except ApiException as exc:
-            raise CliError(f"list {plural}: {exc.reason}") from None
-        if not answer.get("items"):
+    def list(self, plural: str, chunk_size: int = CHUNK_SIZE) -> list[dict[str, Any]]:
+        """Every object, read in pages of `chunk_size` (the API server's limit/continue, as kubectl does), so a
+        namespace with thousands of runs never asks for one huge answer."""
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            try:
+                answer = self._call(
+                    f"list {plural}",
+                    lambda token=token: self.custom.list_namespaced_custom_object(
+                        GROUP, VERSION, self.namespace, plural, limit=chunk_size, _continue=token
+                    ),
+                )
+            except ApiException as exc:
+                raise CliError(f"list {plural}: {exc.reason}") from None
+            items.extend(answer.get("items", []))
+            token = (answer.get("metadata") or {}).get("continue")
+            if not token:
+                break
+        if not items:
             self.check_namespace()
-        return answer.get("items", [])
+        return items
 
     def create(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
         try:

@@ -1,15 +1,16 @@
 """`node test`: run one NodeDefinition on its own, against the real services it calls.
 
-The node runs through the worker's handler for its type; an http node's request goes through the worker's
-own code (`drift_worker.http_client`: egress policy, Secrets that opt in, size limit, failure codes) under
-the node's retry policy. The result is what a run would store in its context, or the failure it would
-record (`code: message`, attempts).
+The node runs through the worker's handler for its type. An http node's request goes through the worker's
+own code (`drift_worker.http_client`: egress policy, Secrets that opt in, size limit, failure codes), an
+emit node's event through `drift_worker.event_sink` (for real), both under the node's retry policy.
+The result is what a run would store in its context, or the failure it would record (`code: message`, attempts).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -19,12 +20,13 @@ import httpx
 from drift.models.run import RunError
 from drift_worker import http_client
 from drift_worker.egress import policy_from_env
+from drift_worker.event_sink import EventSink
 from drift_worker.graph import PinnedGraph, ResolvedNode
-from drift_worker.messages import HttpRequest
-from drift_worker.nodes.base import run_scope
+from drift_worker.interpreter import step
+from drift_worker.messages import EmitRequest, HttpRequest
 
 from .direct_http import with_retries
-from .interpreter_step import step
+from .local_run import LocalRun
 
 
 class _WouldWait(Exception):
@@ -33,24 +35,14 @@ class _WouldWait(Exception):
         self.message = message
 
 
-class DirectRuntime:
+class DirectRuntime(LocalRun):
     """The Runtime protocol doing the real thing now: http for real, no timers, no waiting for people."""
 
     def __init__(self, namespace: str, run_input: dict[str, Any], context: dict[str, Any], core: Callable[[], Any]):
-        self._namespace = namespace
-        self.input = run_input
-        self.context = dict(context)
-        self.error: RunError | None = None
+        super().__init__(namespace, run_input, context)
         self.core = core
         self.egress = policy_from_env(os.environ)
         self.waited = 0.0
-
-    @property
-    def namespace(self) -> str:
-        return self._namespace
-
-    def scope(self, **extra: Any) -> dict[str, Any]:
-        return run_scope(self.input, self.context, self.error, **extra)
 
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -73,8 +65,27 @@ class DirectRuntime:
 
             return await with_retries(node, attempt, self._retry_pause)
 
+    @property
+    def workflow_name(self) -> str:
+        return "node-test"
+
+    def event_id(self, node: str) -> str:
+        return f"node-test/{node}/{uuid.uuid4()}"
+
+    async def emit(self, request: EmitRequest, node: ResolvedNode) -> tuple[dict[str, Any], int]:
+        async with httpx.AsyncClient(follow_redirects=False) as client:
+            sink = EventSink(os.environ.get("DRIFT_KAFKA_BOOTSTRAP"), client, self.egress,
+                             self.core() if request.http and request.http.headers_from else None)  # fmt: skip
+            try:
+                return await with_retries(node, lambda number: sink.publish(request, number), self._retry_pause)
+            finally:
+                sink.close()
+
     async def wait_for_input(self, node: ResolvedNode, message: str) -> dict[str, Any] | None:
         raise _WouldWait(message)
+
+    async def compensate(self, error: RunError | None) -> None:
+        """A NodeDefinition has no `compensate`: nothing is ever registered to undo."""
 
 
 async def run_node(

@@ -17,7 +17,7 @@ from drift.validation import DefinitionInvalid, validate_input
 
 from . import rendering as out
 from .cli_errors import EXIT_FAILED, CliError
-from .kube_access import RUNS, WORKFLOWS, Cluster
+from .kube_access import CHUNK_SIZE, RUNS, WORKFLOWS, Cluster
 from .manifest_files import read_document
 
 POLL_SECONDS = 1.0
@@ -66,24 +66,24 @@ def _runs_table(rows: list[dict[str, Any]]) -> Any:
     )
 
 
-def list_runs(cluster: Cluster) -> list[dict[str, Any]]:
-    runs = sorted(cluster.list(RUNS), key=lambda r: r["metadata"].get("creationTimestamp") or "")
+def list_runs(cluster: Cluster, chunk_size: int = CHUNK_SIZE) -> list[dict[str, Any]]:
+    runs = sorted(cluster.list(RUNS, chunk_size), key=lambda r: r["metadata"].get("creationTimestamp") or "")
     return [run_row(run) for run in runs]
 
 
-def runs(cluster: Cluster, watch: bool, fmt: out.Format, interval: float = 2.0) -> None:
+def runs(cluster: Cluster, watch: bool, fmt: out.Format, chunk_size: int = CHUNK_SIZE, interval: float = 2.0) -> None:
     if not watch:
-        out.emit(list_runs(cluster), fmt, _runs_table)
+        out.emit(list_runs(cluster, chunk_size), fmt, _runs_table)
         return
     try:
         if fmt == out.Format.table and sys.stdout.isatty():
-            with Live(_runs_table(list_runs(cluster)), console=out.console(), auto_refresh=False) as live:
+            with Live(_runs_table(list_runs(cluster, chunk_size)), console=out.console(), auto_refresh=False) as live:
                 while True:
                     time.sleep(interval)
-                    live.update(_runs_table(list_runs(cluster)), refresh=True)
+                    live.update(_runs_table(list_runs(cluster, chunk_size)), refresh=True)
         last: list[dict[str, Any]] | None = None
         while True:  # off a terminal: print the list again whenever it changed (ages left out of the comparison)
-            rows = list_runs(cluster)
+            rows = list_runs(cluster, chunk_size)
             key = [{k: v for k, v in r.items() if k not in ("age", "duration")} for r in rows]
             if key != last:
                 out.emit(rows, fmt, _runs_table)

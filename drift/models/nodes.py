@@ -9,19 +9,30 @@ from pydantic import Field, model_validator
 from .base import ApiModel
 from .common import DefinitionRef, Expression, NodeName, OutputMapping, ResourceName, RetryPolicy, Template
 
-DEFINABLE_TYPES = ("http", "script", "processor", "instruction", "wait", "success", "failure")
+DEFINABLE_TYPES = ("http", "emit", "script", "processor", "instruction", "wait", "success", "failure")
 """Types a NodeDefinition may have."""
 SCOPE_TYPES = ("parallel", "map", "workflow")
 """Inline types that run other nodes: parallel branches, map items, a sub-workflow."""
 NODE_TYPES = (*DEFINABLE_TYPES, "branch", *SCOPE_TYPES)
 """Types an inline workflow node may have: branch and the scope types only make sense inside a graph."""
 TERMINAL_TYPES = ("success", "failure")
-BLOCK_REQUIRED = ("http", "script", "processor", "instruction", "wait", "failure")
+BLOCK_REQUIRED = ("http", "emit", "script", "processor", "instruction", "wait", "failure")
 """Types whose block must be present (success's block is optional)."""
 
-DefinableType = Literal["http", "script", "processor", "instruction", "wait", "success", "failure"]
+DefinableType = Literal["http", "emit", "script", "processor", "instruction", "wait", "success", "failure"]
 NodeType = Literal[
-    "http", "script", "processor", "instruction", "wait", "success", "failure", "branch", "parallel", "map", "workflow"
+    "http",
+    "emit",
+    "script",
+    "processor",
+    "instruction",
+    "wait",
+    "success",
+    "failure",
+    "branch",
+    "parallel",
+    "map",
+    "workflow",
 ]
 
 
@@ -60,6 +71,54 @@ class HttpBlock(ApiModel):
     """JSON request body; string leaves may hold {{ }} templates."""
     timeout_seconds: float | None = Field(default=None, gt=0, le=3600)
     """Timeout of one request, in seconds (default 30)."""
+
+
+class KafkaSink(ApiModel):
+    """A Kafka topic of the cluster the worker is configured with (`DRIFT_KAFKA_BOOTSTRAP`)."""
+
+    topic: str = Field(min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$")
+    """Topic name."""
+    key: Template | None = None
+    """Message key (which partition, and the order among events with the same key); may hold {{ }} templates."""
+
+
+class HttpSink(ApiModel):
+    """An HTTP endpoint that takes CloudEvents in structured mode (`application/cloudevents+json`)."""
+
+    url: Template = Field(min_length=1)
+    """URL; may hold {{ }} templates."""
+    headers: dict[str, Template] = Field(default_factory=dict, max_length=64)
+    """Literal headers; values may hold {{ }} templates."""
+    headers_from: list[HeaderFromSecret] = Field(default_factory=list, max_length=16)
+    """Headers read from Secrets at execution time (a token, say)."""
+
+
+class EmitSink(ApiModel):
+    """Where an emitted event goes: exactly one of kafka and http."""
+
+    kafka: KafkaSink | None = None
+    """A Kafka topic (binary mode: `ce_*` headers, the data as the value)."""
+    http: HttpSink | None = None
+    """An HTTP endpoint (structured mode)."""
+
+    @model_validator(mode="after")
+    def _one_of(self) -> EmitSink:
+        if (self.kafka is None) == (self.http is None):
+            raise ValueError("give exactly one of kafka and http")
+        return self
+
+
+class EmitBlock(ApiModel):
+    """Publishes a CloudEvent, at least once, with an id fixed before the first attempt."""
+
+    sink: EmitSink
+    """Where it goes."""
+    type: str = Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9._:/-]+$")
+    """The CloudEvent `type` (for example `payment.requested`)."""
+    subject: Template | None = None
+    """The CloudEvent `subject`; may hold {{ }} templates."""
+    data: Any = None
+    """The event's data: a JSON object whose string leaves may hold {{ }} templates."""
 
 
 class ScriptBlock(ApiModel):
@@ -210,6 +269,8 @@ class TypedBlocks(ApiModel):
 
     http: HttpBlock | None = None
     """The http block (type http)."""
+    emit: EmitBlock | None = None
+    """The emit block (type emit)."""
     script: ScriptBlock | None = None
     """The script block (type script)."""
     processor: ProcessorBlock | None = None

@@ -40,7 +40,7 @@ COMMON_ENV = {
     "DRIFT_CACHE_REDIS_TTL_SECONDS",
 }
 OPERATOR_ONLY_ENV = {"DRIFT_WATCH_NAMESPACE"}
-WORKER_ONLY_ENV = {"DRIFT_EGRESS_ALLOW_CIDRS", "DRIFT_EGRESS_DENY_CIDRS"}
+WORKER_ONLY_ENV = {"DRIFT_KAFKA_BOOTSTRAP", "DRIFT_EGRESS_ALLOW_CIDRS", "DRIFT_EGRESS_DENY_CIDRS"}
 EVENTS_ONLY_ENV = {"DRIFT_EVENTS_PORT", "DRIFT_KAFKA_BOOTSTRAP", "DRIFT_TRIGGER_RECORD_PER_SECOND"}
 ALL_ENV = COMMON_ENV | OPERATOR_ONLY_ENV | WORKER_ONLY_ENV | EVENTS_ONLY_ENV
 
@@ -461,7 +461,7 @@ def test_drift_events_runs_with_its_receiver_service_and_can_be_left_out(default
     assert receiver["spec"]["ports"][0] == {"name": "http", "port": 80, "targetPort": "receiver", "protocol": "TCP"}
     assert receiver["spec"]["selector"].items() <= events["spec"]["template"]["metadata"]["labels"].items()
 
-    kafka = render(tools, namespaces["release"], "--set", "events.kafkaBootstrap=kafka:9092")
+    kafka = render(tools, namespaces["release"], "--set", "kafka.bootstrap=kafka:9092")
     assert env_of(one(kafka, "Deployment", "events"))["DRIFT_KAFKA_BOOTSTRAP"]["value"] == "kafka:9092"
     off = render(tools, namespaces["release"], "--set", "events.enabled=false")
     assert not [m for m in off if m["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "events"]

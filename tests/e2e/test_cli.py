@@ -59,6 +59,15 @@ def test_simulate_takes_the_path_of_the_real_run(sample, namespace, samples_back
         assert (result["phase"], result["output"], result["message"]) == ("Succeeded", real["output"], real["message"])
 
 
+def _workflow_status(namespace: str) -> dict:
+    return json.loads(kubectl("get", "workflow", "refund-approval", "-n", namespace, "-o", "json").stdout)["status"]
+
+
+def _generation(namespace: str) -> int:
+    found = json.loads(kubectl("get", "workflow", "refund-approval", "-n", namespace, "-o", "json").stdout)
+    return found["metadata"]["generation"]
+
+
 def test_start_wait_runs_and_describe(namespace, samples_backend):
     apply(*definitions(namespace, samples_backend.url))
     ready(namespace)
@@ -99,10 +108,21 @@ def test_resume_cancel_and_graph_of_a_waiting_run(namespace, samples_backend):
 
     described = drift("describe", "run", "big", "-n", namespace, "-o", "json")
     assert json.loads(described.stdout)["waitingFor"]["options"] == ["approve", "reject"]
-    drawn = drift("graph", "run/big", "-n", namespace, "--format", "ascii")
+    pinned = status(namespace, "big")["workflowVersion"]
+    renamed = json.loads(
+        json.dumps(definitions(namespace, samples_backend.url)[2]).replace('"auto-refund"', '"refund-now"')
+    )
+    apply(renamed)
+    kubectl("wait", "workflow/refund-approval", "-n", namespace, "--timeout=60s",
+            f"--for=jsonpath={{.status.observedGeneration}}={_generation(namespace)}")  # fmt: skip
+    assert _workflow_status(namespace)["version"] != pinned
+    drawn = drift("graph", "run/big", "-n", namespace, "--format", "ascii")  # the run's version, from HBase
+    assert (drawn.returncode, drawn.stderr) == (0, "")
     assert "[ok]      fetch-order" in drawn.stdout
     assert "[waiting] manager-approval" in drawn.stdout
     assert "[ ]       auto-refund" in drawn.stdout
+    assert "refund-now" not in drawn.stdout
+    assert "refund-now" in drift("graph", "refund-approval", "-n", namespace, "--format", "ascii").stdout
 
     no_choice = drift("resume", "big", "-n", namespace)  # not a terminal: no prompt
     assert (no_choice.returncode, no_choice.stderr) == (

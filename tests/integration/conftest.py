@@ -23,7 +23,8 @@ async def drift(stack_env):
     cache = DefinitionCache(store, redis_url())
     await cache.start()
     client = await connect(temporal_settings(stack_env))
-    activities = DriftActivities(cache, store, publisher(store), kubernetes_core(), EgressPolicy())
+    activities = DriftActivities(cache, store, publisher(store), kubernetes_core(), EgressPolicy(),
+                                 kafka_bootstrap=stack_env["DRIFT_KAFKA_BOOTSTRAP"])  # fmt: skip
     task_queue = f"worker-test-{uuid.uuid4()}"
     async with new_worker(client, task_queue, activities):
         yield Drift(client, cache, store, task_queue)

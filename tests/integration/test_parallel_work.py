@@ -6,15 +6,11 @@ import asyncio
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.worker import Replayer
 
 from drift.run_contract import UPDATE_RESUME, ResumeRequest
-from drift_worker.map_batch import MapBatchWorkflow
-from drift_worker.workflow import DriftRunWorkflow
 
-from .worker_harness import snapshot_when
+from .worker_harness import replays, snapshot_when
 
 
 def _set(name: str, next_: str, **values: str) -> dict:
@@ -38,11 +34,6 @@ def _wait(name: str, seconds: int, next_: str) -> dict:
     return {"name": name, "type": "wait", "wait": {"seconds": seconds}, "next": next_}
 
 
-async def _replays(handle) -> None:
-    replayer = Replayer(workflows=[DriftRunWorkflow, MapBatchWorkflow], data_converter=pydantic_data_converter)
-    assert (await replayer.replay_workflow(await handle.fetch_history())).replay_failure is None
-
-
 async def test_parallel_all_joins_each_branch_output_by_name(drift):
     spec = {"startAt": "checks", "nodes": [
         _fork(("credit", "score"), ("fraud", "screen")),
@@ -56,7 +47,7 @@ async def test_parallel_all_joins_each_branch_output_by_name(drift):
     assert result.output["credit"] == {"score": 120}
     assert result.output["fraud"]["flagged"] is False
     assert "score" not in result.output["fraud"]  # each branch writes its own copy of the context
-    await _replays(handle)
+    await replays(handle)
 
 
 async def test_a_failing_branch_cancels_the_others_and_names_branch_and_node(drift):
@@ -72,7 +63,7 @@ async def test_a_failing_branch_cancels_the_others_and_names_branch_and_node(dri
     assert result.error.path == "checks/fraud/refuse"
     assert result.error.message == "branch fraud failed at node refuse: FRAUD in bob"
     assert (result.finished_at - result.started_at).total_seconds() < 60
-    await _replays(handle)
+    await replays(handle)
 
 
 async def test_join_any_takes_the_first_success_and_cancels_the_rest(drift):
@@ -136,7 +127,7 @@ async def test_a_sub_workflow_runs_pinned_with_mapped_input_and_output(drift):
         await drift.publish_workflow("parent", parent, children={"pay": child.version}), {"total": 41}
     )
     assert (await handle.result()).output == 42
-    await _replays(handle)
+    await replays(handle)
     declined = {"name": "no", "type": "failure", "failure": {"code": "DECLINED"}}
     failing = await drift.publish_workflow("collect", {"startAt": "no", "nodes": [declined]})
     handle = await drift.start(await drift.publish_workflow("parent", parent, children={"pay": failing.version}),
@@ -205,7 +196,7 @@ async def test_resume_into_a_branch_and_into_one_map_item_by_path(drift):
         await resume(index, "ask", f"checks/batch/each[{item}]", "yes" if item != 1 else "no")
     result = await handle.result()
     assert result.output == {"manual": {}, "batch": ["yes", "no", "yes"]}
-    await _replays(handle)
+    await replays(handle)
 
 
 async def test_a_sub_workflow_checks_its_input_and_is_cancelled_with_its_parent(drift):

@@ -12,13 +12,17 @@ from typing import Any
 
 from aiohttp import web
 from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
 
 from drift.cache.definition_cache import DefinitionCache
 from drift.run_contract import QUERY_SNAPSHOT, WORKFLOW_TYPE, RunSnapshot, RunStart, run_events_channel
 from drift.settings import redis_url
 from drift.storage.hbase import HBaseStore
 from drift.stored_definition import StoredDefinition
+from drift_worker.map_batch import MapBatchWorkflow
 from drift_worker.run_event_publisher import RunEventPublisher
+from drift_worker.workflow import DriftRunWorkflow
 
 
 @dataclass
@@ -67,6 +71,12 @@ class Drift:
         return await handle.result()
 
 
+async def replays(handle: WorkflowHandle) -> None:
+    """The run's history replays on today's workflow code without a nondeterminism error."""
+    replayer = Replayer(workflows=[DriftRunWorkflow, MapBatchWorkflow], data_converter=pydantic_data_converter)
+    assert (await replayer.replay_workflow(await handle.fetch_history())).replay_failure is None
+
+
 async def snapshot_when(handle: WorkflowHandle, predicate: Any, within: float = 10) -> RunSnapshot:
     """Query the run's snapshot until `predicate` holds (fails the test after `within` seconds)."""
     async with asyncio.timeout(within):
@@ -92,6 +102,8 @@ class EchoServer:
 
     calls: Counter[str] = field(default_factory=Counter)
     seen_headers: list[dict[str, str]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    """CloudEvents posted to /events: content type and body."""
     url: str = ""
 
     def app(self) -> web.Application:
@@ -123,7 +135,15 @@ class EchoServer:
             self.calls["sized"] += 1
             return web.Response(text="x" * int(request.match_info["size"]))
 
+        async def event(request: web.Request) -> web.Response:
+            self.calls["events"] += 1
+            self.events.append({"content_type": request.headers.get("Content-Type"), "body": await request.json()})
+            if self.calls["events"] <= int(request.query.get("fail", "0")):
+                return web.json_response({"error": "busy"}, status=int(request.query.get("status", "503")))
+            return web.Response(status=202)
+
         app = web.Application()
+        app.router.add_post("/events", event)
         app.router.add_get("/orders/{id}", order)
         app.router.add_post("/echo", echo)
         app.router.add_get("/flaky", flaky)

@@ -150,3 +150,87 @@ def test_mistakes_are_one_line(args, stdin, message):
     assert result.returncode == 2
     assert result.stderr.startswith(message)
     assert len(result.stderr.splitlines()) == 1
+
+
+PAYMENT_FLOW = """\
+apiVersion: drift.dev/v1alpha1
+kind: Workflow
+metadata: {name: collect-payment}
+spec:
+  startAt: charge
+  inputSchema: {type: object, required: [amount], properties: {amount: {type: number}}}
+  nodes:
+    - {name: charge, type: http, next: charged,
+       http: {method: POST, url: "http://pay.test/charges", body: {amount: "{{ input.amount }}"}}}
+    - {name: charged, type: success, success: {output: "{'chargeId': context.charge.body.id}"}}
+---
+apiVersion: drift.dev/v1alpha1
+kind: Workflow
+metadata: {name: checkout}
+spec:
+  startAt: pay
+  nodes:
+    - name: pay
+      type: workflow
+      workflow: {ref: {name: collect-payment}, input: {amount: "{{ input.total }}"}}
+      compensate: refund
+      next: ship
+    - {name: ship, type: http, http: {method: POST, url: "http://ship.test/shipments"}, next: shipped}
+    - {name: shipped, type: success, success: {output: "{'payment': context.pay.chargeId}"}}
+    - {name: refund, type: http, http: {method: POST, url: "http://pay.test/refunds",
+                                        body: {charge: "{{ compensating.result.chargeId }}"}}, next: refunded}
+    - {name: refunded, type: success}
+"""
+
+
+def test_simulate_runs_sub_workflows_and_compensates_the_main_path(tmp_path):
+    (tmp_path / "flow.yaml").write_text(PAYMENT_FLOW)
+    responses = tmp_path / "responses.yaml"
+    responses.write_text("http:\n  pay/charge: {status: 201, body: {id: C-7}}\n  refund: {status: 200}\n"
+                         "  ship: {status: 400, body: {error: no address}}\n")  # fmt: skip
+    result = drift("simulate", "checkout", "-f", str(tmp_path), "-i", "-", "-r", str(responses), "-o", "json",
+                   stdin='{"total": 30}')  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    simulated = json.loads(result.stdout)
+    assert [(n["name"], n["phase"]) for n in simulated["path"]] == [("pay", "Succeeded"), ("ship", "Failed")]
+    assert simulated["subWorkflows"]["pay"]["output"] == {"chargeId": "C-7"}
+    assert simulated["compensations"] == [{"node": "refund", "undoes": "pay", "phase": "Succeeded"}]
+    assert [(r["node"], r["url"], r["body"]) for r in simulated["requests"]] == [
+        ("pay/charge", "http://pay.test/charges", {"amount": 30}),
+        ("ship", "http://ship.test/shipments", None),
+        ("refund", "http://pay.test/refunds", {"charge": "C-7"}),
+    ]
+    table = drift("simulate", "checkout", "-f", str(tmp_path), "-i", "-", "-r", str(responses), stdin='{"total": 30}')
+    assert "collect-payment: Succeeded" in table.stdout
+    assert "compensated pay with refund: Succeeded" in table.stdout
+
+    wrong = drift("simulate", "checkout", "-f", str(tmp_path), "-i", "-", "-r", str(responses), "-o", "json",
+                  stdin='{"total": "lots"}')  # fmt: skip
+    failed = json.loads(wrong.stdout)
+    assert failed["error"]["code"] == "CHILD_FAILED"
+    assert "sub-workflow collect-payment ended Failed: InvalidInput: input.amount: " in failed["message"]
+    assert failed["subWorkflows"]["pay"]["phase"] == "Failed"
+
+
+def test_simulate_lists_emitted_events_and_sends_nothing(tmp_path):
+    (tmp_path / "flow.yaml").write_text("""\
+apiVersion: drift.dev/v1alpha1
+kind: Workflow
+metadata: {name: notify}
+spec:
+  startAt: announce
+  nodes:
+    - name: announce
+      type: emit
+      emit: {type: order.accepted, subject: "{{ input.id }}", sink: {kafka: {topic: orders, key: "{{ input.id }}"}},
+             data: {id: "{{ input.id }}"}}
+      next: done
+    - {name: done, type: success, success: {output: "context.announce"}}
+""")
+    result = drift("simulate", "notify", "-f", str(tmp_path), "-i", "-", "-o", "json", stdin='{"id": "o-1"}')
+    assert result.returncode == 0, result.stderr
+    simulated = json.loads(result.stdout)
+    (event,) = simulated["events"]
+    assert (event["node"], event["topic"], event["key"], event["data"]) == ("announce", "orders", "o-1", {"id": "o-1"})
+    assert event["attributes"]["source"] == "drift/default/notify"
+    assert simulated["output"] == {"id": event["attributes"]["id"], "topic": "orders", "partition": 0, "offset": 0}

@@ -133,6 +133,31 @@ def test_node_definition_expressions_are_compiled():
     validate_node_definition(HTTP)
 
 
+EMIT = {"type": "emit", "emit": {"type": "payment.requested", "sink": {"kafka": {"topic": "payments"}},
+                                  "data": {"orderId": "{{ input.orderId }}"}}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"sink": {}}, "give exactly one of kafka and http"),
+        ({"sink": {"kafka": {"topic": "p"}, "http": {"url": "http://x"}}}, "give exactly one of kafka and http"),
+        ({"sink": {"kafka": {"topic": "no spaces"}}}, "String should match pattern"),
+        ({"type": ""}, "String should have at least 1 character"),
+    ],
+)
+def test_an_emit_block_names_its_problem(change, message):
+    with pytest.raises(ValueError, match=message):
+        NodeDefinitionSpec.model_validate({**EMIT, "emit": {**EMIT["emit"], **change}})
+
+
+def test_emit_templates_are_compiled():
+    validate_node_definition(NodeDefinitionSpec.model_validate(EMIT))
+    broken = {**EMIT, "emit": {**EMIT["emit"], "subject": "{{ input.id", "sink": {"http": {"url": "http://x/{{ a"}}}}
+    with pytest.raises(DefinitionInvalid, match=r"emit\.sink\.http\.url: unclosed template.*emit\.subject: unclosed"):
+        validate_node_definition(NodeDefinitionSpec.model_validate(broken))
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [

@@ -19,6 +19,7 @@ from drift.storage.hbase import HBaseStore
 from . import http_client
 from .activity_api import (
     CHECKPOINT,
+    EMIT,
     HTTP_REQUEST,
     LOAD_GRAPH,
     LOAD_VALUE,
@@ -28,8 +29,19 @@ from .activity_api import (
 )
 from .context_values import ContextLimits
 from .egress import EgressPolicy
-from .graph import PinnedGraph
-from .messages import ContextValue, HttpRequest, HttpResult, LoadGraph, LoadValue, ProgressUpdate, StoreValue
+from .event_sink import EventSink
+from .graph import PinMissing, PinnedGraph, load_pinned
+from .messages import (
+    ContextValue,
+    EmitRequest,
+    EmitResult,
+    HttpRequest,
+    HttpResult,
+    LoadGraph,
+    LoadValue,
+    ProgressUpdate,
+    StoreValue,
+)
 from .run_event_publisher import RunEventPublisher
 
 
@@ -45,6 +57,7 @@ class DriftActivities(RunActivities):
         egress: EgressPolicy,
         *,
         limits: ContextLimits | None = None,
+        kafka_bootstrap: str | None = None,
     ) -> None:
         self.cache = cache
         self.limits = limits or ContextLimits()
@@ -53,26 +66,16 @@ class DriftActivities(RunActivities):
         self.egress = egress
         self.events = events
         self.http = httpx.AsyncClient(follow_redirects=False)
+        self.sink = EventSink(kafka_bootstrap, self.http, egress, core)
 
     @activity.defn(name=LOAD_GRAPH)
     async def load_graph(self, request: LoadGraph) -> PinnedGraph:
         """The workflow version and every node-definition version it pins, through the cache."""
-        workflow = await self.cache.version(
-            "workflow", f"{request.namespace}/{request.workflow_name}_{request.workflow_version}"
-        )
-        if workflow is None:
-            raise ApplicationError(
-                f"Workflow {request.workflow_name} version {request.workflow_version} is not in HBase",
-                type="WORKFLOW_VERSION_NOT_FOUND", non_retryable=True,
-            )  # fmt: skip
-        definitions = {}
-        for node_name, (name, version) in workflow.pinned_nodes().items():
-            node = await self.cache.version("node", f"{request.namespace}/{name}_{version}")
-            if node is None:
-                raise ApplicationError(f"NodeDefinition {name} version {version} is not in HBase",
-                                       type="NODE_VERSION_NOT_FOUND", non_retryable=True)  # fmt: skip
-            definitions[node_name] = node
-        return PinnedGraph.build(workflow, definitions, self.limits)
+        try:
+            return await load_pinned(self.cache.version, request.namespace, request.workflow_name,
+                                     request.workflow_version, self.limits)  # fmt: skip
+        except PinMissing as missing:
+            raise ApplicationError(missing.message, type=missing.code, non_retryable=True) from None
 
     @activity.defn(name=HTTP_REQUEST)
     async def http_request(self, request: HttpRequest) -> HttpResult:
@@ -82,6 +85,12 @@ class DriftActivities(RunActivities):
         secrets = await http_client.secret_headers(self.core, request, attempt)
         result = await http_client.send(self.http, request, secrets, attempt)
         return HttpResult(**result, attempt=attempt)
+
+    @activity.defn(name=EMIT)
+    async def emit(self, request: EmitRequest) -> EmitResult:
+        """One attempt to publish an emit node's event (Temporal retries it under the node's policy)."""
+        attempt = activity.info().attempt
+        return EmitResult(**await self.sink.publish(request, attempt), attempt=attempt)
 
     @activity.defn(name=PERSIST_PROGRESS)
     async def persist_progress(self, update: ProgressUpdate) -> None:
@@ -124,5 +133,6 @@ class DriftActivities(RunActivities):
         """Nothing: a map batch's pause between two runs of pure nodes."""
 
     async def close(self) -> None:
+        self.sink.close()
         await self.http.aclose()
         await self.events.close()

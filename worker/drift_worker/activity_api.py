@@ -11,7 +11,17 @@ from abc import ABC, abstractmethod
 from temporalio import activity
 
 from .graph import PinnedGraph
-from .messages import ContextValue, HttpRequest, HttpResult, LoadGraph, LoadValue, ProgressUpdate, StoreValue
+from .messages import (
+    ContextValue,
+    EmitRequest,
+    EmitResult,
+    HttpRequest,
+    HttpResult,
+    LoadGraph,
+    LoadValue,
+    ProgressUpdate,
+    StoreValue,
+)
 
 LOAD_GRAPH = "drift.load_graph"
 HTTP_REQUEST = "drift.http_request"
@@ -19,6 +29,7 @@ PERSIST_PROGRESS = "drift.persist_progress"
 STORE_VALUE = "drift.store_value"
 LOAD_VALUE = "drift.load_value"
 CHECKPOINT = "drift.checkpoint"
+EMIT = "drift.emit"
 
 
 class RunActivities(ABC):
@@ -33,6 +44,11 @@ class RunActivities(ABC):
     @abstractmethod
     async def http_request(self, request: HttpRequest) -> HttpResult:
         """One attempt of an http node (Temporal retries it under the node's policy)."""
+
+    @activity.defn(name=EMIT)
+    @abstractmethod
+    async def emit(self, request: EmitRequest) -> EmitResult:
+        """One attempt to publish an emit node's event (Temporal retries it under the node's policy)."""
 
     @activity.defn(name=PERSIST_PROGRESS)
     @abstractmethod

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from drift.models.nodes import Choice, ScopeBlocks, TypedBlocks
 from drift.models.workflow import WorkflowNode, WorkflowSpec
-from drift.stored_definition import StoredDefinition
+from drift.stored_definition import DefinitionKind, StoredDefinition
 
 from .context_values import ContextLimits
 
@@ -80,3 +81,32 @@ class PinnedGraph(BaseModel):
             nodes={node.name: _resolve(node, definitions, workflow.workflow_pins) for node in spec.nodes},
             limits=limits or ContextLimits(),
         )
+
+
+VersionLookup = Callable[[DefinitionKind, str], Awaitable[StoredDefinition | None]]
+"""A stored definition version by kind and `{namespace}/{name}_{version}` (None if there is none)."""
+
+
+class PinMissing(Exception):
+    """A version a run is pinned to is not stored."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+async def load_pinned(
+    lookup: VersionLookup, namespace: str, name: str, version: str, limits: ContextLimits | None = None
+) -> PinnedGraph:
+    """The workflow version and every node-definition version it pins, resolved (PinMissing if one is gone)."""
+    workflow = await lookup("workflow", f"{namespace}/{name}_{version}")
+    if workflow is None:
+        raise PinMissing("WORKFLOW_VERSION_NOT_FOUND", f"Workflow {name} version {version} is not in HBase")
+    definitions = {}
+    for node_name, (ref, pinned) in workflow.pinned_nodes().items():
+        node = await lookup("node", f"{namespace}/{ref}_{pinned}")
+        if node is None:
+            raise PinMissing("NODE_VERSION_NOT_FOUND", f"NodeDefinition {ref} version {pinned} is not in HBase")
+        definitions[node_name] = node
+    return PinnedGraph.build(workflow, definitions, limits)

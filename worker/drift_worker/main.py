@@ -72,6 +72,7 @@ def new_worker(
         activities=[
             activities.load_graph,
             activities.http_request,
+            activities.emit,
             activities.persist_progress,
             activities.store_value,
             activities.load_value,
@@ -94,7 +95,8 @@ async def run_worker(env: Mapping[str, str]) -> None:
     temporal = await connect(temporal_config)
     events = RunEventPublisher(redis_url(env), run_events_channel(store.settings.table_prefix))
     limits = context_limits(env)
-    activities = DriftActivities(cache, store, events, kubernetes_core(), policy_from_env(env), limits=limits)
+    activities = DriftActivities(cache, store, events, kubernetes_core(), policy_from_env(env), limits=limits,
+                                 kafka_bootstrap=env.get("DRIFT_KAFKA_BOOTSTRAP"))  # fmt: skip
     workflow_tasks = int(env.get("DRIFT_WORKER_WORKFLOW_TASKS", WORKFLOW_TASKS))
     worker = new_worker(temporal, temporal_config.task_queue, activities, workflow_tasks)
 

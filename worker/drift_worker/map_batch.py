@@ -9,7 +9,7 @@ the item itself fails.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -18,16 +18,15 @@ with workflow.unsafe.imports_passed_through():
     from .activity_api import RunActivities
     from .cursors import Cursors, MapCounter
     from .graph import ResolvedNode
-    from .http_attempts import call_http
     from .nodes import NodeFailed
-    from .scopes import MAP_BATCH_TYPE, ItemFailure, MapBatch, MapBatchResult, Pacer, ScopeRun, map_items
+    from .scopes import MAP_BATCH_TYPE, ItemFailure, MapBatch, MapBatchResult, Pacer, ScopeRun, TemporalHost, map_items
 
 CHECKPOINT = timedelta(seconds=10)
 """Start-to-close timeout of a batch's checkpoint (a no-op local activity: it has no progress to persist)."""
 
 
 @workflow.defn(name=MAP_BATCH_TYPE)
-class MapBatchWorkflow:
+class MapBatchWorkflow(TemporalHost):
     """Runs `MapBatch.items` through the map node's item scope; the scope `Host` of its items."""
 
     @workflow.init
@@ -46,9 +45,6 @@ class MapBatchWorkflow:
     def run_input(self) -> dict[str, Any]:
         return self.batch.run_input
 
-    def now(self) -> datetime:
-        return workflow.now()
-
     def changed(self) -> None:
         """A batch publishes nothing: its parent shows the map's progress."""
 
@@ -60,12 +56,6 @@ class MapBatchWorkflow:
         await self.pacer.pace(
             lambda: workflow.execute_local_activity_method(RunActivities.checkpoint, start_to_close_timeout=CHECKPOINT)
         )
-
-    async def call_http(self, request: Any, node: ResolvedNode) -> tuple[dict[str, Any], int]:
-        return await call_http(request, node)
-
-    async def sleep(self, seconds: float) -> None:
-        await workflow.sleep(seconds)
 
     async def wait_at(self, path: str | None, node: ResolvedNode, message: str) -> dict[str, Any] | None:
         raise NodeFailed("INSTRUCTION_IN_BATCH", f"instruction {node.name} cannot wait inside a map of over "

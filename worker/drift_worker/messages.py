@@ -49,6 +49,35 @@ class HttpResult(_Message):
         return self.model_dump(exclude={"attempt"})
 
 
+class EmitRequest(_Message):
+    """A rendered CloudEvent and where it goes; its id was fixed in workflow code before the first attempt."""
+
+    attributes: dict[str, str]
+    """CloudEvent attributes: id, source, type, time, subject if any."""
+    data: dict[str, Any] | None = None
+    topic: str | None = None
+    """Kafka: the topic (binary mode)."""
+    key: str | None = None
+    """Kafka: the message key."""
+    http: HttpRequest | None = None
+    """HTTP: the request to POST the event with (structured mode); its body is the event."""
+
+
+class EmitResult(_Message):
+    """Where the event landed: Kafka's topic, partition and offset, or the endpoint's status."""
+
+    id: str
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    status: int | None = None
+    attempt: int = 1
+
+    def node_result(self) -> dict[str, Any]:
+        """The result as expressions see it: `{id, topic, partition, offset}` or `{id, status}`."""
+        return self.model_dump(exclude={"attempt"}, exclude_none=True)
+
+
 class StoreValue(_Message):
     """A large context value to keep in the run's context row, in its own column."""
 

@@ -26,7 +26,8 @@ with workflow.unsafe.imports_passed_through():
 
     from .cursors import Cursors, MapCounter
     from .graph import PinnedGraph, ResolvedNode
-    from .nodes import HANDLERS, NodeFailed
+    from .node_attempts import call_emit, call_http
+    from .nodes import HANDLERS, SLOW_TYPES, NodeFailed
     from .nodes.base import NO_RESULT, evaluate, node_updates, render_body, run_scope
 
 PACE_NODES = 100
@@ -156,6 +157,42 @@ class Host(Protocol):
     async def wait_at(self, path: str | None, node: ResolvedNode, message: str) -> dict[str, Any] | None:
         """Wait for a resume addressed to `node` at `path` (None on the node's timeout)."""
 
+    async def run_child(self, parent: ScopeRun, node: ResolvedNode) -> Any:
+        """Run a `workflow` node's child Workflow from scope `parent`: the node's result."""
+
+    def event_id(self, node: str) -> str: ...
+
+    async def emit(self, request: Any, node: ResolvedNode) -> tuple[dict[str, Any], int]: ...
+
+
+class TemporalHost:
+    """The Host's parts both workflows running scopes (DriftRun, DriftMapBatch) do alike, on Temporal."""
+
+    graph: PinnedGraph | None
+
+    @property
+    def workflow_name(self) -> str:
+        assert self.graph is not None
+        return self.graph.workflow_name
+
+    def now(self) -> datetime:
+        return workflow.now()
+
+    def event_id(self, node: str) -> str:
+        return f"{workflow.info().workflow_id}/{node}/{workflow.uuid4()}"
+
+    async def call_http(self, request: Any, node: ResolvedNode) -> tuple[dict[str, Any], int]:
+        return await call_http(request, node)
+
+    async def emit(self, request: Any, node: ResolvedNode) -> tuple[dict[str, Any], int]:
+        return await call_emit(request, node)
+
+    async def sleep(self, seconds: float) -> None:
+        await workflow.sleep(seconds)
+
+    async def run_child(self, parent: ScopeRun, node: ResolvedNode) -> Any:
+        return await run_workflow(parent, node)
+
 
 @dataclass
 class ScopeRun:
@@ -196,7 +233,17 @@ class ScopeRun:
         return await run_map(self, node)
 
     async def run_workflow(self, node: ResolvedNode) -> Any:
-        return await run_workflow(self, node)
+        return await self.host.run_child(self, node)
+
+    @property
+    def workflow_name(self) -> str:
+        return self.host.graph.workflow_name
+
+    def event_id(self, node: str) -> str:
+        return self.host.event_id(node)
+
+    async def emit(self, request: Any, node: ResolvedNode) -> tuple[dict[str, Any], int]:
+        return await self.host.emit(request, node)
 
     def child(self, segment: str, extra: dict[str, Any] | None = None) -> ScopeRun:
         """A scope inside this one, starting from a copy of this scope's context."""
@@ -209,7 +256,7 @@ class ScopeRun:
             node = self.host.graph.nodes[current]
             if node.type not in ("parallel", "map"):  # their branches and items are the cursors
                 self.host.cursors.enter(self.path, node.name, self.host.now())
-            if node.type in ("http", "wait", "workflow"):
+            if node.type in SLOW_TYPES:
                 self.host.changed()
             try:
                 outcome = await HANDLERS[node.type](node, self)
@@ -402,9 +449,7 @@ async def run_workflow(parent: ScopeRun, node: ResolvedNode) -> Any:
     """Run the pinned child Workflow as a Temporal child workflow; its output is the node's result."""
     block = node.workflow
     assert block is not None
-    child_input = render_body(block.input, parent.scope(), "workflow.input")
-    if not isinstance(child_input, dict):
-        raise NodeFailed("EXPRESSION_ERROR", "workflow.input: must give an object")
+    child_input = sub_workflow_input(parent.scope(), node)
     version = block.ref.version or node.child_version
     assert version is not None, "the operator pins every sub-workflow's version"
     info = workflow.info()
@@ -417,10 +462,25 @@ async def run_workflow(parent: ScopeRun, node: ResolvedNode) -> Any:
         )  # fmt: skip
     except ChildWorkflowError as exc:
         raise NodeFailed("CHILD_FAILED", f"sub-workflow {block.ref.name}: {exc.cause or exc}") from None
-    if snapshot.phase != "Succeeded":
-        detail = f"{snapshot.error.code}: {snapshot.error.message}" if snapshot.error else snapshot.phase
-        raise NodeFailed("CHILD_FAILED", f"sub-workflow {block.ref.name} ended {snapshot.phase}: {detail}")
-    return snapshot.output
+    return sub_workflow_output(node, snapshot.phase, snapshot.error, snapshot.output)
+
+
+def sub_workflow_input(variables: dict[str, Any], node: ResolvedNode) -> dict[str, Any]:
+    """The child's input: the node's `workflow.input` rendered over the parent's variables."""
+    assert node.workflow is not None
+    child_input = render_body(node.workflow.input, variables, "workflow.input")
+    if not isinstance(child_input, dict):
+        raise NodeFailed("EXPRESSION_ERROR", "workflow.input: must give an object")
+    return child_input
+
+
+def sub_workflow_output(node: ResolvedNode, phase: str, error: RunError | None, output: Any) -> Any:
+    """The node's result from how the child ended: its output, or CHILD_FAILED naming the child's error."""
+    assert node.workflow is not None
+    if phase != "Succeeded":
+        detail = f"{error.code}: {error.message}" if error else phase
+        raise NodeFailed("CHILD_FAILED", f"sub-workflow {node.workflow.ref.name} ended {phase}: {detail}")
+    return output
 
 
 async def compensate(parent: ScopeRun, entries: list[Compensable], error: RunError | None) -> None:

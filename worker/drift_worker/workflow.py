@@ -37,12 +37,12 @@ with workflow.unsafe.imports_passed_through():
     from .context_values import ValueCache, ValueRef, json_size, named_keys
     from .cursors import Cursors
     from .graph import PinnedGraph, ResolvedNode
-    from .http_attempts import call_http
     from .instances import path_patterns, resume_key
-    from .messages import HttpRequest, LoadGraph, LoadValue, ProgressUpdate, StoreValue
-    from .nodes import HANDLERS, NodeFailed, Outcome
-    from .nodes.base import NO_RESULT, node_updates, run_scope
-    from .scopes import Compensable, Pacer, ScopeRun, compensate, run_map, run_parallel, run_workflow
+    from .interpreter import Step, step
+    from .messages import LoadGraph, LoadValue, ProgressUpdate, StoreValue
+    from .nodes import SLOW_TYPES, NodeFailed, Outcome
+    from .nodes.base import node_updates, run_scope
+    from .scopes import Compensable, Pacer, ScopeRun, TemporalHost, compensate, run_map, run_parallel
 
 MAX_NODES_PER_RUN = 1000
 """Node executions in one Temporal run before continuing as new (about 2 history events each)."""
@@ -58,7 +58,7 @@ RESUME_ONCE = "resume-once-across-runs"
 """Patch: a resume index accepted before (also before a continue-as-new) is answered, not applied again."""
 CONTEXT_VALUES = "large-context-values-in-hbase"
 """Patch: a context value over the inline limit is stored in HBase and referenced; the context is bounded."""
-VISIBLE_WHILE_RUNNING = frozenset({"http", "wait", "workflow", "parallel", "map"})
+VISIBLE_WHILE_RUNNING = SLOW_TYPES | {"parallel", "map"}
 """Node types published as the current node before they run (pure nodes take no time)."""
 LOCAL = {
     "start_to_close_timeout": timedelta(seconds=30),
@@ -87,7 +87,7 @@ class CarriedState(BaseModel):
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
-class DriftRunWorkflow:
+class DriftRunWorkflow(TemporalHost):
     """One WorkflowRun: the interpreter, its `snapshot` query and its `resume` update."""
 
     @workflow.init
@@ -126,19 +126,10 @@ class DriftRunWorkflow:
 
     def scope(self, **extra: Any) -> dict[str, Any]:
         context = self.context
-        if self.externalized:  # the stored values the node names are cached (`_load_named`): read them
+        if self.externalized:  # the stored values the node names are cached (`prepare`): read them
             loaded = {key: self.values.get(key, ref) for key, ref in self.externalized.items()}
             context = {**context, **{key: value for key, value in loaded.items() if value is not None}}
         return run_scope(self.start.input, context, self.error, **extra)
-
-    def now(self) -> datetime:
-        return workflow.now()
-
-    async def call_http(self, request: HttpRequest, node: ResolvedNode) -> tuple[dict[str, Any], int]:
-        return await call_http(request, node)
-
-    async def sleep(self, seconds: float) -> None:
-        await workflow.sleep(seconds)
 
     async def wait_for_input(self, node: ResolvedNode, message: str) -> dict[str, Any] | None:
         assert node.instruction is not None
@@ -164,7 +155,7 @@ class DriftRunWorkflow:
         return await run_map(self._main_scope(), node)
 
     async def run_workflow(self, node: ResolvedNode) -> Any:
-        return await run_workflow(self._main_scope(), node)
+        return await self.run_child(self._main_scope(), node)
 
     # The scope Host (what parallel branches, map items and compensations use) ---------------------------
 
@@ -321,44 +312,25 @@ class DriftRunWorkflow:
             if node.type in VISIBLE_WHILE_RUNNING:
                 await self._persist("Running")
             executed += 1
-            try:
-                await self._load_named(node)
-                outcome = await HANDLERS[node.type](node, self)
-                await self._store(node, outcome)
-            except NodeFailed as failed:
-                execution = self._record(node, "Failed", began, failed.attempts, f"{failed.code}: {failed.message}")
-                error = RunError(node=node.name, path=failed.path, code=failed.code, message=failed.message)
-                handler = node.on_error or self.graph.on_failure
-                if self.compensable and not node.on_error:  # the run fails: undo what it did, latest first
-                    await self._compensate(error)
-                if handler is None or handler == node.name or node.type == "failure":
-                    return await self._persist("Failed", error=error, message=error.message, final=True,
-                                               completed=execution, began=began)  # fmt: skip
-                self.error, self.current = error, handler
-                await self._persist("Running", completed=execution, began=began, settle=False)
-                continue
-            execution = self._record(node, "Succeeded", began, outcome.attempts)
-            self.nodes_completed += 1
-            if node.compensate:
-                result = None if outcome.result is NO_RESULT else outcome.result
-                self.compensable.append(Compensable(order=self.next_order(), node=node.name, path=None,
-                                                    start_at=node.compensate, result=result))  # fmt: skip
-            if outcome.end == "Failed" and self.compensable:
-                await self._compensate(outcome.run_error)
-            if outcome.end:
-                return await self._persist(
-                    outcome.end, output=outcome.run_output, error=outcome.run_error, message=outcome.message,
-                    final=True, completed=execution, began=began,
-                )  # fmt: skip
-            self.current = outcome.next
+            done = await step(self.graph, node, self)
+            execution = self._record(done, began)
+            if done.phase == "Succeeded":
+                self.nodes_completed += 1
+            if done.end:
+                return await self._persist(done.end, output=done.output, error=done.error, message=done.end_message,
+                                           final=True, completed=execution, began=began)  # fmt: skip
+            assert done.next is not None
+            self.current = done.next
             await self._persist("Running", completed=execution, began=began, settle=False)
 
-    async def _compensate(self, error: RunError | None) -> None:
+    # The MainPath protocol (what the interpreter's step uses besides the Runtime) ---------------------------
+
+    async def compensate(self, error: RunError | None) -> None:
         """Run the compensations of the completed nodes, the latest first; they are then done with."""
         entries, self.compensable = self.compensable, []
         await compensate(self._main_scope(), entries, error)
 
-    async def _store(self, node: ResolvedNode, outcome: Outcome) -> None:
+    async def store(self, node: ResolvedNode, outcome: Outcome) -> None:
         """Put the node's output (after its output expression) and direct updates into the context."""
         updates = node_updates(node, outcome, self.scope)
         assert self.graph is not None
@@ -402,7 +374,7 @@ class DriftRunWorkflow:
         ref = self.externalized.get(key)
         return ref.bytes if ref else json_size(self.context[key])
 
-    async def _load_named(self, node: ResolvedNode) -> None:
+    async def prepare(self, node: ResolvedNode) -> None:
         """Cache the stored values the node's expressions name, so `scope()` gives them (see context_values)."""
         if not self.externalized:
             return
@@ -417,11 +389,9 @@ class DriftRunWorkflow:
                 )
                 self.values.put(key, ref, loaded.value, keep=set(named))
 
-    def _record(
-        self, node: ResolvedNode, phase: str, began: datetime, attempts: int, message: str | None = None
-    ) -> NodeExecution:
-        execution = NodeExecution(name=node.name, type=node.type, phase=phase, attempts=attempts,  # type: ignore[arg-type]
-                                  started_at=began, finished_at=workflow.now(), message=message)  # fmt: skip
+    def _record(self, done: Step, began: datetime) -> NodeExecution:
+        execution = NodeExecution(name=done.node.name, type=done.node.type, phase=done.phase, attempts=done.attempts,
+                                  started_at=began, finished_at=done.finished_at, message=done.message)  # fmt: skip
         self.history = [*self.history, execution][-MAX_STATUS_NODES:]
         return execution
 

@@ -86,6 +86,19 @@ class Runtime(Protocol):
         """Run a workflow node's child Workflow: its output."""
         ...
 
+    @property
+    def workflow_name(self) -> str:
+        """The Workflow being run (an emitted event's `source` names it)."""
+        ...
+
+    def event_id(self, node: str) -> str:
+        """A new id for an event `node` emits, the same on every attempt and replay."""
+        ...
+
+    async def emit(self, request: Any, node: Any) -> tuple[dict[str, Any], int]:
+        """Run the emit activity under the node's retry policy: (result, attempts)."""
+        ...
+
 
 def run_scope(
     run_input: dict[str, Any], context: dict[str, Any], error: RunError | None, **extra: Any
@@ -124,6 +137,12 @@ def render(text: str | None, variables: dict[str, Any], where: str) -> Any:
         return to_json(compile_template(text).render(variables))
     except ExpressionError as exc:
         raise NodeFailed("EXPRESSION_ERROR", f"{where}: {exc}") from None
+
+
+def render_text(template: str, variables: dict[str, Any], where: str) -> str:
+    """Render a template as text (a header, a URL, a key): JSON null is empty, other values their str()."""
+    value = render(template, variables, where)
+    return value if isinstance(value, str) else "" if value is None else str(value)
 
 
 def render_body(value: Any, variables: dict[str, Any], where: str) -> Any:

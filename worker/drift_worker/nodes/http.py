@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..graph import ResolvedNode
 from ..messages import HttpRequest
-from .base import Outcome, Runtime, render, render_body
+from .base import Outcome, Runtime, render_body, render_text
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 
@@ -15,8 +15,7 @@ async def run(node: ResolvedNode, runtime: Runtime) -> Outcome:
     variables = runtime.scope()
 
     def text(template: str, where: str) -> str:
-        value = render(template, variables, where)
-        return value if isinstance(value, str) else "" if value is None else str(value)
+        return render_text(template, variables, where)
 
     request = HttpRequest(
         namespace=runtime.namespace,

@@ -1,9 +1,11 @@
-"""The http activity as workflow code runs it: the node's timeout and retry policy, failures as NodeFailed."""
+"""A side-effect node's activity (http, emit) as workflow code runs it: the node's timeout and retry policy,
+failures as NodeFailed."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -15,18 +17,29 @@ with workflow.unsafe.imports_passed_through():
 
     from .activity_api import RunActivities
     from .graph import ResolvedNode
-    from .messages import HttpRequest
+    from .messages import EmitRequest, HttpRequest
     from .nodes import NodeFailed
 
 DEFAULT_NODE_TIMEOUT_SECONDS = 300
 
 
-async def call_http(request: HttpRequest, node: ResolvedNode) -> tuple[dict[str, Any], int]:
-    """Run the http activity under the node's retry policy: (result, attempts)."""
+class AttemptResult(Protocol):
+    attempt: int
+
+    def node_result(self) -> dict[str, Any]: ...
+
+
+Request = TypeVar("Request")
+
+
+async def run_attempts(
+    activity: Callable[[Any, Request], Awaitable[AttemptResult]], request: Request, node: ResolvedNode
+) -> tuple[dict[str, Any], int]:
+    """Run `activity` under the node's timeout and retry policy: (the node's result, attempts)."""
     policy = node.retry or NodeRetryPolicy()
     try:
         result = await workflow.execute_activity_method(
-            RunActivities.http_request, request,
+            activity, request,
             start_to_close_timeout=timedelta(seconds=node.timeout_seconds or DEFAULT_NODE_TIMEOUT_SECONDS),
             retry_policy=RetryPolicy(
                 initial_interval=timedelta(seconds=policy.initial_interval_seconds),
@@ -38,6 +51,16 @@ async def call_http(request: HttpRequest, node: ResolvedNode) -> tuple[dict[str,
     except ActivityError as exc:
         raise node_failure(exc, policy.max_attempts) from None
     return result.node_result(), result.attempt
+
+
+async def call_http(request: HttpRequest, node: ResolvedNode) -> tuple[dict[str, Any], int]:
+    """An http node's request: (result, attempts)."""
+    return await run_attempts(RunActivities.http_request, request, node)
+
+
+async def call_emit(request: EmitRequest, node: ResolvedNode) -> tuple[dict[str, Any], int]:
+    """An emit node's event, published at least once: (result, attempts)."""
+    return await run_attempts(RunActivities.emit, request, node)
 
 
 def node_failure(exc: ActivityError, max_attempts: int) -> NodeFailed:
