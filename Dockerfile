@@ -63,7 +63,8 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
  && find "$site" -depth -type d -name tests -exec rm -rf {} + \
  && test -x /opt/drift/bin/drift-operator \
  && test -x /opt/drift/bin/drift-worker \
- && /opt/drift/bin/python -c "import drift_operator, drift_worker"
+ && test -x /opt/drift/bin/drift-events \
+ && /opt/drift/bin/python -c "import drift_operator, drift_worker, drift_events"
 # Only now: the install above must write bytecode.
 ENV PYTHONDONTWRITEBYTECODE=1
 WORKDIR /opt/drift
@@ -77,6 +78,10 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 
 FROM runtime AS operator
 ENTRYPOINT ["/opt/drift/bin/drift-operator"]
+
+FROM runtime AS events
+EXPOSE 8080
+ENTRYPOINT ["/opt/drift/bin/drift-events"]
 
 # The last stage is the default target of a plain `docker build .`; always pass --target.
 FROM runtime AS worker

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from . import definition_cache, operator_status, parallel_work, worker_chain
+from . import definition_cache, operator_status, parallel_work, triggers, worker_chain
 from .report import merged, update_readme, write
 
 BENCHMARKS = {
@@ -16,6 +16,7 @@ BENCHMARKS = {
     "worker_chain": worker_chain.run,
     "parallel_work": parallel_work.run,
     "operator_status": operator_status.run,
+    "triggers": triggers.run,
 }
 
 

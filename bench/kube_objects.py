@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 import uuid
@@ -12,6 +13,11 @@ from .report import percentile
 
 GROUP, VERSION = "drift.dev", "v1alpha1"
 WRITE_SAMPLES = 100
+
+
+def kubectl(*args: str, stdin: str | None = None) -> str:
+    """The stack's kubectl; its output (fails the benchmark on a non-zero exit)."""
+    return subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, check=True).stdout
 
 
 def resource(kind: str, name: str, namespace: str, spec: dict) -> dict:

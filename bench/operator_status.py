@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import threading
 import time
 import uuid
@@ -32,7 +31,7 @@ from drift_devstack.config import load_config
 from drift_devstack.process import ProcessManager
 
 from . import run_path
-from .kube_objects import GROUP, VERSION, resource, workflow, write_to_watch_latency
+from .kube_objects import GROUP, VERSION, kubectl, resource, workflow, write_to_watch_latency
 from .report import Result, percentile
 
 DEFINITIONS = 500
@@ -40,22 +39,16 @@ IN_FLIGHT = 200
 IDLE = 500
 
 
-def _kubectl(*args: str, stdin: str | None = None) -> str:
-    return subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, check=True).stdout
-
-
 def _namespace() -> str:
     name = f"bench-{uuid.uuid4().hex[:6]}"
-    _kubectl("create", "namespace", name)
+    kubectl("create", "namespace", name)
     return name
 
 
 def _apply(items: list[dict]) -> float:
     """Seconds `kubectl apply` took for `items` (one List)."""
     began = time.monotonic()
-    _kubectl(
-        "apply", "--server-side", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
-    )
+    kubectl("apply", "--server-side", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
     return time.monotonic() - began
 
 
@@ -106,7 +99,7 @@ def run_start_latency(api: client.CustomObjectsApi, namespace: str) -> list[Resu
     for i in range(15):
         name = f"start-{i}"
         began = time.monotonic()
-        _kubectl("create", "-f", "-", stdin=json.dumps(_run(name, namespace, "waiter")))
+        kubectl("create", "-f", "-", stdin=json.dumps(_run(name, namespace, "waiter")))
 
         def started(name: str = name) -> bool:
             obj = api.get_namespaced_custom_object(GROUP, VERSION, namespace, "workflowruns", name)

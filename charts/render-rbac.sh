@@ -16,7 +16,8 @@ render() {
   "${helm}" template drift "${repo_root}/charts/drift" --namespace drift-system \
     --show-only templates/serviceaccounts.yaml \
     --show-only templates/rbac-operator.yaml \
-    --show-only templates/rbac-worker.yaml
+    --show-only templates/rbac-worker.yaml \
+    --show-only templates/rbac-events.yaml
 }
 
 if [[ "${1:-}" == "--check" ]]; then

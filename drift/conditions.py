@@ -6,7 +6,7 @@ Conditions are handled in their wire form (camelCase dicts), as they are read fr
 Reasons are API. Definitions (NodeDefinition, Workflow): `Synced`, `Reconciling`, `InvalidDefinition`, a
 validation problem's reason (`UnknownNodeRef`, `UnreachableNode`, ...), `HBaseUnavailable`,
 `RedisUnavailable`, `VersionConflict`. WorkflowRun: see `drift_operator.run_status`; WorkflowSchedule:
-`drift_operator.schedule_status`.
+`drift_operator.schedule_status`; WorkflowTrigger: `drift_operator.trigger_status`.
 """
 
 from __future__ import annotations

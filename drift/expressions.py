@@ -239,12 +239,12 @@ def compile_json_templates(value: Any, *, variables: frozenset[str] = VARIABLES)
             compile_json_templates(item, variables=variables)
 
 
-def render_json(value: Any, variables: Mapping[str, Any]) -> Any:
-    """A JSON value with every string leaf rendered as a template."""
+def render_json(value: Any, variables: Mapping[str, Any], *, names: frozenset[str] = VARIABLES) -> Any:
+    """A JSON value with every string leaf rendered as a template (`names`: the variables they may use)."""
     if isinstance(value, str):
-        return compile_template(value).render(variables)
+        return compile_template(value, variables=names).render(variables)
     if isinstance(value, Mapping):
-        return {key: render_json(item, variables) for key, item in value.items()}
+        return {key: render_json(item, variables, names=names) for key, item in value.items()}
     if isinstance(value, list):
-        return [render_json(item, variables) for item in value]
+        return [render_json(item, variables, names=names) for item in value]
     return value

@@ -1,4 +1,4 @@
-"""Prometheus metrics shared by the operator and the worker (served on DRIFT_METRICS_PORT)."""
+"""Prometheus metrics of the operator, the worker and drift-events (served on DRIFT_METRICS_PORT)."""
 
 from __future__ import annotations
 
@@ -48,4 +48,12 @@ RUN_EVENTS = Counter(
     "drift_operator_run_events_total",
     "Run snapshots from the Redis channel, by outcome (applied, coalesced, stale, unknown, invalid).",
     ["outcome"],
+)
+
+# drift-events ---------------------------------------------------------------------------------------------
+
+TRIGGER_EVENTS = Counter(
+    "drift_trigger_events_total",
+    "Events of WorkflowTriggers by source (kafka, http) and outcome (filtered, started, duplicate, failed).",
+    ["source", "outcome"],
 )

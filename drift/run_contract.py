@@ -11,10 +11,13 @@
 - `spec.cancel` -> the operator cancels the workflow (it ends CANCELED, phase Cancelled); deleting the
   resource -> the operator terminates it.
 - The workflow's result is the final `RunSnapshot`.
+- A WorkflowRun annotated `drift.dev/execution` (a trigger's recorded run, created after drift-events
+  started its execution) names its execution: the operator adopts it instead of starting one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -39,9 +42,19 @@ MAX_STATUS_OUTPUT_BYTES = 16 * 1024
 """A larger output is replaced in the status (and snapshots) by a reference to the context in HBase."""
 
 
+EXECUTION_ANNOTATION = "drift.dev/execution"
+"""On a WorkflowRun whose execution was started before it was created: that execution's workflow id."""
+
+
 def workflow_id(namespace: str, name: str, uid: str) -> str:
     """The Temporal workflow id of a WorkflowRun: stable across operator restarts and retries."""
     return f"{namespace}/{name}/{uid}"
+
+
+def run_workflow_id(metadata: Mapping[str, Any]) -> str:
+    """The workflow id of the WorkflowRun with this metadata: the adopted execution's, else its own."""
+    adopted = (metadata.get("annotations") or {}).get(EXECUTION_ANNOTATION)
+    return adopted or workflow_id(metadata["namespace"], metadata["name"], metadata["uid"])
 
 
 def resume_update_id(index: int) -> str:

@@ -59,7 +59,8 @@ def stack_command(stack_env: dict[str, str], *args: str) -> None:
 def crds_installed(stack_env: dict[str, str]) -> None:
     """Drift's CRDs applied (server-side, so re-applying is harmless), established and in the OpenAPI spec."""
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "crds"))
-    crds = [f"crd/{name}.drift.dev" for name in ("nodedefinitions", "workflows", "workflowruns", "workflowschedules")]
+    plurals = ("nodedefinitions", "workflows", "workflowruns", "workflowschedules", "workflowtriggers")
+    crds = [f"crd/{name}.drift.dev" for name in plurals]
     kubectl("wait", "--for=condition=Established", "--timeout=60s", *crds)
     deadline = time.monotonic() + 60
     while kubectl("explain", "workflowrun.spec", check=False).returncode != 0:  # OpenAPI publishing lags a bit
@@ -76,6 +77,8 @@ class DriftProcess:
         self.port = _free_port()
         self.env = {**env, **settings, "DRIFT_METRICS_PORT": str(self.port)}
         self.process: subprocess.Popen[bytes] | None = None
+        self.receiver_url = ""
+        """drift-events only: its CloudEvents receiver."""
 
     def start(self, timeout: float = 90) -> None:
         """Start it and wait for /healthz (its Temporal worker or kopf running); kill it if that never comes."""
@@ -164,6 +167,20 @@ def drift_worker(stack_env, tmp_path_factory, request) -> Iterator[DriftProcess]
         yield from _component(request, "worker")
         return
     process = DriftProcess("drift_worker.main", stack_env, tmp_path_factory.mktemp("worker") / "worker.log")
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def drift_events(stack_env, crds_installed, tmp_path_factory) -> Iterator[DriftProcess]:
+    """A running drift-events for the module's tests; its CloudEvents receiver at `receiver_url`."""
+    if E2E_TARGET == "cluster":
+        pytest.skip("drift-events has no image yet: its tests run against the process")
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("events") / "events.log"
+    process = DriftProcess("drift_events.main", stack_env, log_path, DRIFT_EVENTS_PORT=str(port))
+    process.receiver_url = f"http://127.0.0.1:{port}"
     process.start()
     yield process
     process.stop()

@@ -97,6 +97,8 @@ PORT_VARIABLES = {
     "kafka-controller": "DRIFT_STACK_KAFKA_CONTROLLER_PORT",
     "drift-worker-metrics": "DRIFT_STACK_WORKER_METRICS_PORT",
     "drift-operator-metrics": "DRIFT_STACK_OPERATOR_METRICS_PORT",
+    "drift-events": "DRIFT_STACK_EVENTS_PORT",
+    "drift-events-metrics": "DRIFT_STACK_EVENTS_METRICS_PORT",
     "drift-samples": "DRIFT_STACK_SAMPLES_PORT",
     "kubelet": "DRIFT_STACK_KUBELET_PORT",
     "kubelet-healthz": "DRIFT_STACK_KUBELET_HEALTHZ_PORT",

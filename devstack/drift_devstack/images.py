@@ -1,4 +1,4 @@
-"""The operator's and the worker's images, built here without a Docker engine or a registry.
+"""The operator's, the worker's and drift-events' images, built here without a Docker engine or a registry.
 
 The repository's Dockerfile is built with buildah (daemonless, Debian's package) on a Python base image made
 from Debian's packages with mmdebstrap, since no registry can be pulled from; the Dockerfile takes the base as
@@ -38,7 +38,7 @@ MIRROR = "http://deb.debian.org/debian"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 """Mounted over the build containers' bundle while they run, so pip trusts what this machine trusts (a
 TLS-inspecting proxy's CA, say); it never becomes part of an image."""
-TARGETS = ("operator", "worker")
+TARGETS = ("operator", "worker", "events")
 
 
 def app_version() -> str:
@@ -124,7 +124,18 @@ def image_size(name: str) -> str:
     raise StackError(f"no image {name}")
 
 
-CONTEXT = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "drift", "operator", "worker", "devstack")
+CONTEXT = (
+    "Dockerfile",
+    ".dockerignore",
+    "pyproject.toml",
+    "README.md",
+    "drift",
+    "operator",
+    "worker",
+    "events",
+    "cli",
+    "devstack",
+)
 """What the images are built from (the Dockerfile's context is an allow-list within these)."""
 
 
@@ -141,7 +152,7 @@ def _source_digest(base: str, tag: str) -> str:
 
 
 def build(config: StackConfig, out_dir: Path, tag: str | None = None) -> dict[str, Path]:
-    """Build drift-operator and drift-worker:`tag` (default: the chart's appVersion) into `out_dir`/*.tar.
+    """Build drift-operator, drift-worker and drift-events:`tag` (default: the chart's appVersion) into `out_dir`/*.tar.
 
     A no-op when the sources, the base and the tag are those of the tarballs already there.
     """

@@ -26,14 +26,15 @@ def _free_port(taken: set[int]) -> int:
 
 
 def allocate(config: StackConfig) -> dict[str, int]:
-    """The stack's ports: those saved by a running stack, else pinned ones plus fresh free ones."""
+    """The stack's ports: those saved by a running stack, else pinned ones plus fresh free ones (a stack
+    saved by an older version gets the ports it lacks)."""
     saved = config.run_dir / "ports.json"
-    if saved.exists():
-        return json.loads(saved.read_text())
-    ports: dict[str, int] = {}
+    ports: dict[str, int] = json.loads(saved.read_text()) if saved.exists() else {}
+    if all(name in ports for name in PORT_VARIABLES):
+        return ports
     for name in PORT_VARIABLES:
         taken = set(ports.values()) | set(DEFAULT_PORTS.values())
-        ports[name] = config.pinned_ports.get(name) or DEFAULT_PORTS.get(name) or _free_port(taken)
+        ports[name] = ports.get(name) or config.pinned_ports.get(name) or DEFAULT_PORTS.get(name) or _free_port(taken)
     config.run_dir.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(ports, indent=2))
     return ports

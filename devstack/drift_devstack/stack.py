@@ -25,6 +25,7 @@ SERVICE_PORTS = {
     "drift-samples": ("drift-samples",),
     "drift-worker": ("drift-worker-metrics",),
     "drift-operator": ("drift-operator-metrics",),
+    "drift-events": ("drift-events", "drift-events-metrics"),
     "containerd": (),
     "kubelet": ("kubelet", "kubelet-healthz"),
     "kube-scheduler": ("kube-scheduler",),
@@ -149,6 +150,7 @@ class Stack:
             "DRIFT_HBASE_PORT": str(port_map["hbase-thrift"]),
             "DRIFT_TABLE_PREFIX": TABLE_PREFIX,
             "DRIFT_KAFKA_BOOTSTRAP": f"127.0.0.1:{port_map['kafka']}",
+            "DRIFT_EVENTS_URL": f"http://127.0.0.1:{port_map['drift-events']}",
             "DRIFT_STACK_DIR": str(self.config.state_dir),
             **({"DRIFT_CLUSTER": "1", "DRIFT_NODE_HOST_IP": node.HOST_IP} if node.enabled() else {}),
         }
@@ -173,6 +175,7 @@ class Stack:
             "hbase": {"host": node.HOST_IP, "port": port_map["hbase-thrift"], "tablePrefix": TABLE_PREFIX},
             "operator": {"image": {"pullPolicy": "Never"}},
             "worker": {"image": {"pullPolicy": "Never"}},
+            "events": {"image": {"pullPolicy": "Never"}},
         }
         (self.config.state_dir / "drift-values.yaml").write_text(json.dumps(values, indent=2) + "\n")
 

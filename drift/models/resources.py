@@ -10,6 +10,7 @@ from .common import DefinitionStatus
 from .nodes import BLOCK_REQUIRED, DEFINABLE_TYPES, SCOPE_TYPES, NodeDefinitionSpec
 from .run import WorkflowRunSpec, WorkflowRunStatus
 from .schedule import CRON_SHAPE, WorkflowScheduleSpec, WorkflowScheduleStatus
+from .trigger import WorkflowTriggerSpec, WorkflowTriggerStatus
 from .workflow import WorkflowSpec
 
 GROUP = "drift.dev"
@@ -206,4 +207,37 @@ WORKFLOW_SCHEDULE = Kind(
     },
 )
 
-KINDS = (NODE_DEFINITION, WORKFLOW, WORKFLOW_RUN, WORKFLOW_SCHEDULE)
+WORKFLOW_TRIGGER = Kind(
+    kind="WorkflowTrigger",
+    plural="workflowtriggers",
+    singular="workflowtrigger",
+    short_names=("wft",),
+    description="Starts runs of one Workflow from events: a Kafka topic or CloudEvents over HTTP, filtered by "
+    "CEL, mapped to the input by templates, de-duplicated by event id. Runs are Temporal executions; "
+    "spec.runs.record says which also become WorkflowRuns. Status counts the events and what they did.",
+    spec=WorkflowTriggerSpec,
+    status=WorkflowTriggerStatus,
+    columns=(
+        Column("Workflow", ".spec.workflowRef.name", description="The workflow run"),
+        Column("Topic", ".spec.source.kafka.topic", description="Kafka topic (empty: CloudEvents over HTTP)"),
+        Column("Received", ".status.received", "integer", description="Events received"),
+        Column("Started", ".status.started", "integer", description="Runs started"),
+        Column("Last", ".status.lastEventTime", "date", description="Time since the newest event"),
+        Column("Ready", READY, description="Filter and templates compile; served by drift-events"),
+        AGE,
+        Column("Filtered", ".status.filtered", "integer", description="Events the filter turned away", priority=1),
+        Column("Duplicates", ".status.duplicates", "integer", description="Redelivered events", priority=1),
+        Column("Failed", ".status.failed", "integer", description="Events that started no run", priority=1),
+    ),
+    rules={
+        "spec.source": (Rule("has(self.kafka) != has(self.cloudEvents)", "give exactly one of kafka and cloudEvents"),),
+        "spec.source.cloudEvents.auth": (
+            Rule(
+                "has(self.tokenSecretRef) != has(self.hmacSecretRef)",
+                "give exactly one of tokenSecretRef and hmacSecretRef",
+            ),
+        ),
+    },
+)
+
+KINDS = (NODE_DEFINITION, WORKFLOW, WORKFLOW_RUN, WORKFLOW_SCHEDULE, WORKFLOW_TRIGGER)

@@ -20,7 +20,7 @@ out="${here}/argocd-cm-patch.yaml"
   echo "    app.kubernetes.io/name: argocd-cm"
   echo "    app.kubernetes.io/part-of: argocd"
   echo "data:"
-  for kind in NodeDefinition Workflow WorkflowRun WorkflowSchedule; do
+  for kind in NodeDefinition Workflow WorkflowRun WorkflowSchedule WorkflowTrigger; do
     echo "  resource.customizations.health.drift.dev_${kind}: |"
     sed -e 's/^/    /' -e 's/^ *$//' "${scripts}/${kind}/health.lua"
   done

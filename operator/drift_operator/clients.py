@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from temporalio.client import Client
 
 from drift.cache.definition_cache import DefinitionCache
+from drift.kube_client import Kube
+from drift.run_events import RunEvents
 
-from .kube_client import Kube
 from .operator_settings import OperatorSettings
-from .run_events import RunEvents
 from .run_registry import RunRegistry
 from .status_writer import StatusWriter
 

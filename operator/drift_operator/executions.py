@@ -15,14 +15,12 @@ from temporalio.client import (
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from drift import run_start
 from drift.run_contract import (
     QUERY_SNAPSHOT,
     UPDATE_RESUME,
-    WORKFLOW_TYPE,
     ResumeRequest,
     RunSnapshot,
     RunStart,
@@ -44,20 +42,12 @@ async def start(
     client: Client, settings: OperatorSettings, workflow_id: str, run: RunStart, timeout_seconds: int | None
 ) -> str | None:
     """Start the run's execution once; the run id (also when it had been started before)."""
-    try:
-        started = await client.start_workflow(
-            WORKFLOW_TYPE,
-            run,
-            id=workflow_id,
-            task_queue=settings.temporal.task_queue,
-            execution_timeout=timedelta(seconds=timeout_seconds) if timeout_seconds else None,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
-        return started.first_execution_run_id or started.result_run_id
-    except WorkflowAlreadyStartedError:
-        log.info("execution %s was started before", workflow_id)
-        description = await handle(client, workflow_id).describe()
-        return description.run_id
+    run_id = await run_start.start(client, settings.temporal.task_queue, workflow_id, run, timeout_seconds)
+    if run_id is not None:
+        return run_id
+    log.info("execution %s was started before", workflow_id)
+    description = await handle(client, workflow_id).describe()
+    return description.run_id
 
 
 @dataclass(frozen=True)

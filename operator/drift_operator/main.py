@@ -17,23 +17,31 @@ import kopf
 from temporalio.worker import Worker
 
 from drift.cache.definition_cache import DefinitionCache
+from drift.kube_client import Kube
 from drift.observability import drift_backends, serve
 from drift.run_contract import run_events_channel
+from drift.run_events import RunEvents
 from drift.storage.hbase import HBaseStore
 from drift.temporal_client import connect
 
-from . import definition_handlers, housekeeping, operator_settings, run_handlers, schedule_handlers, schedules
+from . import (
+    definition_handlers,
+    housekeeping,
+    operator_settings,
+    run_handlers,
+    schedule_handlers,
+    schedules,
+    trigger_handlers,
+)
 from .clients import Services
-from .kube_client import Kube
 from .run_catchup import CatchUp
-from .run_events import RunEvents
 from .run_registry import RunRegistry
 from .schedule_activities import ScheduleActivities
 from .schedule_fire import ScheduleFire
 from .status_writer import StatusWriter
 
 log = logging.getLogger("drift_operator")
-HANDLERS = (definition_handlers, run_handlers, schedule_handlers)
+HANDLERS = (definition_handlers, run_handlers, schedule_handlers, trigger_handlers)
 """Imported for their kopf decorators."""
 
 
@@ -59,7 +67,7 @@ async def run() -> None:
     config = operator_settings.load()
     store = HBaseStore(config.hbase)
     cache = DefinitionCache(store, config.redis_url, config.cache)
-    kube = Kube()
+    kube = Kube("drift-operator")
     runs, events = RunRegistry(), RunEvents()
     status = StatusWriter(kube, store, runs, config.coalesce_seconds)
     temporal = await connect(config.temporal)

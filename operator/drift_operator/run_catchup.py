@@ -15,9 +15,9 @@ import aiohttp
 from temporalio.service import RPCError
 
 from drift.errors import BackendUnavailable
+from drift.kube_client import KubeError
 
 from .clients import Services
-from .kube_client import KubeError
 from .run_reconcile import refresh
 from .run_registry import RunState
 

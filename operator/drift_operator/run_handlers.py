@@ -24,7 +24,7 @@ from drift.errors import BackendUnavailable
 from drift.metrics import RUNS
 from drift.models.resources import GROUP, VERSION, WORKFLOW, WORKFLOW_RUN
 from drift.models.run import FINAL_PHASES
-from drift.run_contract import workflow_id
+from drift.run_contract import run_workflow_id
 
 from . import executions
 from .clients import Services
@@ -104,7 +104,7 @@ async def expire_run(body: kopf.Body, memo: Services, **_: Any) -> None:
 async def delete_run(body: kopf.Body, memo: Services, **_: Any) -> None:
     """Terminate an unfinished execution (finalizer); a finished one is left alone. The context stays in HBase."""
     meta, status = body["metadata"], body.get("status") or {}
-    key = workflow_id(meta["namespace"], meta["name"], meta["uid"])
+    key = run_workflow_id(meta)
     memo.runs.forget(key)
     if status.get("phase") in FINAL_PHASES:
         return

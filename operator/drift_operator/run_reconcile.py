@@ -17,12 +17,12 @@ from typing import Any
 import kopf
 from temporalio.service import RPCError
 
+from drift import run_start
 from drift.conditions import timestamp
 from drift.errors import BackendUnavailable
 from drift.metrics import RECONCILES
 from drift.models.run import FINAL_PHASES, WorkflowRunSpec
 from drift.run_contract import ResumeRequest, RunStart
-from drift.validation import DefinitionInvalid, validate_input
 
 from . import executions
 from .clients import Services
@@ -99,35 +99,40 @@ async def _observe(state: RunState, services: Services) -> dict[str, Any]:
 async def _start(
     state: RunState, spec: WorkflowRunSpec, services: Services, stalled: kopf.Index
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Resolve the workflow, check the input, start the execution: (status extra, observed changes)."""
+    """Resolve the workflow, check the input, start the execution: (status extra, observed changes).
+
+    An adopted execution (a trigger's recorded run) is not started: it is observed at once.
+    """
     ref = spec.workflow_ref
-    stored = await services.cache.get("workflow", state.namespace, ref.name, ref.version)
-    problem = next(iter(stalled.get((state.namespace, ref.name), ())), None)
-    if stored is None and problem is not None and ref.version is None:
-        return {}, {"blocked": "WorkflowNotReady", "detail": f'Workflow "{ref.name}" is not Ready: {problem}'}
-    if stored is None:
-        pinned = f" version {ref.version}" if ref.version else ""
-        detail = f'Workflow "{ref.name}"{pinned} not found or not Ready'
-        return {}, {"blocked": "WorkflowNotFound", "detail": detail}
-    workflow = stored.workflow_spec()
-    try:
-        validate_input(workflow.input_schema, spec.input)
-    except DefinitionInvalid as exc:
-        return {"workflowVersion": stored.version}, {"blocked": "InvalidInput", "detail": str(exc)}
+    if state.adopted:
+        run_id = (await executions.handle(services.temporal, state.workflow_id).describe()).run_id
+        return _started(state, services, ref.version, run_id), await _observe(state, services)
+    pinned = await run_start.pin(services.cache, state.namespace, ref, spec.input)
+    if isinstance(pinned, run_start.Blocked):
+        problem = next(iter(stalled.get((state.namespace, ref.name), ())), None)
+        if pinned.reason == "WorkflowNotFound" and problem is not None and ref.version is None:
+            return {}, {"blocked": "WorkflowNotReady", "detail": f'Workflow "{ref.name}" is not Ready: {problem}'}
+        extra = {"workflowVersion": pinned.version} if pinned.version else {}
+        return extra, {"blocked": pinned.reason, "detail": pinned.detail}
     start = RunStart(
         namespace=state.namespace,
         run_name=state.name,
         run_uid=state.uid,
         workflow_name=ref.name,
-        workflow_version=stored.version,
+        workflow_version=pinned.version,
         input=spec.input,
     )
     run_id = await executions.start(
-        services.temporal, services.settings, state.workflow_id, start, workflow.timeout_seconds
+        services.temporal, services.settings, state.workflow_id, start, pinned.timeout_seconds
     )
+    return _started(state, services, pinned.version, run_id), {"started": True, "blocked": None, "detail": None}
+
+
+def _started(state: RunState, services: Services, version: str | None, run_id: str | None) -> dict[str, Any]:
+    """The status fields of a run whose execution exists."""
     execution = {"namespace": services.settings.temporal.namespace, "workflowId": state.workflow_id, "runId": run_id}
-    extra = {"workflowVersion": stored.version, "execution": execution, "startedAt": timestamp(datetime.now(UTC))}
-    return extra, {"started": True, "blocked": None, "detail": None}
+    extra = {"execution": execution, "startedAt": timestamp(datetime.now(UTC))}
+    return extra | ({"workflowVersion": version} if version else {})
 
 
 async def _deliver(

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from drift.run_contract import RunSnapshot, workflow_id
+from drift.run_contract import RunSnapshot, run_workflow_id, workflow_id
 
 from .run_status import Observed
 
@@ -19,6 +19,10 @@ class RunState:
     namespace: str
     name: str
     uid: str
+    workflow_id: str
+    """Its execution's id: its own (drift.run_contract.workflow_id), or the one it adopts."""
+    adopted: bool = False
+    """The execution was started before the run was created (a trigger's recorded run): not started here."""
     generation: int | None = None
     status: dict[str, Any] = field(default_factory=dict)
     """The status as read at first sight, then as last written (the operator is its only writer)."""
@@ -41,10 +45,6 @@ class RunState:
     snapshot_epoch: int = -1
     """The subscription epoch of the snapshot applied last (-1: none from a live subscription)."""
     cancel_requested: bool = False
-
-    @property
-    def workflow_id(self) -> str:
-        return workflow_id(self.namespace, self.name, self.uid)
 
     @property
     def intended(self) -> dict[str, Any]:
@@ -77,10 +77,12 @@ class RunRegistry:
     def track(self, body: Mapping[str, Any]) -> RunState:
         """The state of the run `body`: created (with the body's status) on first sight, its generation refreshed."""
         meta = body["metadata"]
-        key = workflow_id(meta["namespace"], meta["name"], meta["uid"])
+        key = run_workflow_id(meta)
         state = self._states.get(key)
         if state is None:
-            state = RunState(meta["namespace"], meta["name"], meta["uid"], status=plain(body.get("status") or {}))
+            own = workflow_id(meta["namespace"], meta["name"], meta["uid"])
+            status = plain(body.get("status") or {})
+            state = RunState(meta["namespace"], meta["name"], meta["uid"], key, adopted=key != own, status=status)
             self._states[key] = state
         state.generation = meta.get("generation")
         return state

@@ -6,9 +6,9 @@ import asyncio
 
 from temporalio import activity
 
+from drift.kube_client import Kube
 from drift.models.resources import WORKFLOW_RUN, WORKFLOW_SCHEDULE
 
-from .kube_client import Kube
 from .schedule_fire import AWAIT_RUN, CANCEL_RUN, CREATE_RUN, RunRef, RunRequest
 from .schedule_runs import scheduled_run, seen_run
 

@@ -1,4 +1,5 @@
-"""The WorkflowRuns of a WorkflowSchedule: how one is made for a fire, how they are seen, which expire."""
+"""The WorkflowRuns of a WorkflowSchedule (and a WorkflowTrigger's recorded runs): how one is made for a
+fire, how they are seen, which expire."""
 
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ SCHEDULED_AT = f"{GROUP}/scheduled-at"
 
 @dataclass(frozen=True)
 class ScheduledRun:
-    """What the schedule needs to know of one of its runs (kept in a kopf index)."""
+    """What the schedule (or trigger) needs to know of one of its runs (kept in a kopf index)."""
 
     name: str
     uid: str
     owner_uid: str | None
     phase: str | None
     scheduled_at: datetime | None
+    """The fire time (a trigger's run: when its execution started)."""
 
     @property
     def finished(self) -> bool:
@@ -57,8 +59,8 @@ def scheduled_run(schedule: Mapping[str, Any], name: str, scheduled_at: datetime
     }
 
 
-def seen_run(body: Mapping[str, Any]) -> ScheduledRun:
-    """A run as the schedule's index keeps it."""
+def seen_run(body: Mapping[str, Any], at: str = SCHEDULED_AT) -> ScheduledRun:
+    """A run as the schedule's (or trigger's) index keeps it; `at`: the annotation holding its time."""
     meta = body["metadata"]
     owner = next((ref["uid"] for ref in meta.get("ownerReferences") or () if ref.get("controller")), None)
     return ScheduledRun(
@@ -66,7 +68,7 @@ def seen_run(body: Mapping[str, Any]) -> ScheduledRun:
         uid=meta["uid"],
         owner_uid=owner,
         phase=(body.get("status") or {}).get("phase"),
-        scheduled_at=parse_timestamp((meta.get("annotations") or {}).get(SCHEDULED_AT)),
+        scheduled_at=parse_timestamp((meta.get("annotations") or {}).get(at)),
     )
 
 

@@ -27,13 +27,13 @@ import aiohttp
 
 from drift.conditions import parse_timestamp
 from drift.errors import BackendUnavailable
+from drift.kube_client import Kube, KubeError
 from drift.metrics import RUN_EVENTS, SYNC_SECONDS
 from drift.models.resources import WORKFLOW_RUN
 from drift.models.run import FINAL_PHASES
 from drift.run_contract import RunEvent
 from drift.storage.hbase import HBaseStore
 
-from .kube_client import Kube, KubeError
 from .run_registry import RunRegistry, RunState, plain
 from .run_status import changes, run_status
 

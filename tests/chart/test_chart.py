@@ -41,7 +41,8 @@ COMMON_ENV = {
 }
 OPERATOR_ONLY_ENV = {"DRIFT_WATCH_NAMESPACE"}
 WORKER_ONLY_ENV = {"DRIFT_KAFKA_BOOTSTRAP", "DRIFT_EGRESS_ALLOW_CIDRS", "DRIFT_EGRESS_DENY_CIDRS"}
-ALL_ENV = COMMON_ENV | OPERATOR_ONLY_ENV | WORKER_ONLY_ENV
+EVENTS_ONLY_ENV = {"DRIFT_EVENTS_PORT", "DRIFT_KAFKA_BOOTSTRAP", "DRIFT_TRIGGER_RECORD_PER_SECOND"}
+ALL_ENV = COMMON_ENV | OPERATOR_ONLY_ENV | WORKER_ONLY_ENV | EVENTS_ONLY_ENV
 
 Manifest = dict[str, Any]
 
@@ -148,7 +149,7 @@ def test_the_values_schema_rejects_unknown_keys_and_bad_values(tools, setting, c
 
 def test_the_chart_crds_pass_a_server_side_dry_run(tools):
     result = kubectl("apply", "--dry-run=server", "-f", str(CHART / "crds"))
-    assert result.stdout.count("(server dry run)") == 4
+    assert result.stdout.count("(server dry run)") == len(list((CHART / "crds").glob("*.yaml")))
 
 
 def test_default_render_passes_a_server_side_dry_run(tools, namespaces):
@@ -295,12 +296,18 @@ def _rules(role: Manifest) -> list[tuple[tuple[str, ...], tuple[str, ...], tuple
 OPERATOR_NAMESPACED_RULES = [
     (
         ("drift.dev",),
-        ("nodedefinitions", "workflows", "workflowruns", "workflowschedules"),
+        ("nodedefinitions", "workflows", "workflowruns", "workflowschedules", "workflowtriggers"),
         ("get", "list", "patch", "update", "watch"),
     ),
     (
         ("drift.dev",),
-        ("nodedefinitions/status", "workflows/status", "workflowruns/status", "workflowschedules/status"),
+        (
+            "nodedefinitions/status",
+            "workflows/status",
+            "workflowruns/status",
+            "workflowschedules/status",
+            "workflowtriggers/status",
+        ),
         ("patch", "update"),
     ),
     (("drift.dev",), ("workflowruns/finalizers", "workflowschedules/finalizers"), ("update",)),
@@ -309,6 +316,12 @@ OPERATOR_NAMESPACED_RULES = [
 ]
 CRD_READ_RULE = (("apiextensions.k8s.io",), ("customresourcedefinitions",), ("get", "list", "watch"))
 WORKER_RULES = [(("",), ("secrets",), ("get",))]
+EVENTS_RULES = [
+    (("drift.dev",), ("workflowtriggers",), ("get", "list", "watch")),
+    (("drift.dev",), ("workflowtriggers/status",), ("patch",)),
+    (("drift.dev",), ("workflowruns",), ("create",)),
+    (("",), ("secrets",), ("get",)),
+]
 
 
 def test_cluster_wide_rbac_is_least_privilege(default):
@@ -317,6 +330,7 @@ def test_cluster_wide_rbac_is_least_privilege(default):
     operator_role = one(default, "ClusterRole", "operator")
     assert _rules(operator_role) == [*OPERATOR_NAMESPACED_RULES, CRD_READ_RULE]
     assert _rules(one(default, "ClusterRole", "worker")) == WORKER_RULES
+    assert _rules(one(default, "ClusterRole", "events")) == EVENTS_RULES
     for binding in find(default, "ClusterRoleBinding"):
         component = binding["metadata"]["labels"]["app.kubernetes.io/component"]
         assert binding["roleRef"]["name"] == one(default, "ClusterRole", component)["metadata"]["name"]
@@ -332,11 +346,12 @@ def test_cluster_wide_rbac_is_least_privilege(default):
 
 def test_single_namespace_mode_uses_roles_in_the_watched_namespace(everything, namespaces):
     roles = {r["metadata"]["labels"]["app.kubernetes.io/component"]: r for r in find(everything, "Role")}
-    assert set(roles) == {"operator", "worker"}
+    assert set(roles) == {"operator", "worker", "events"}
     for role in roles.values():
         assert role["metadata"]["namespace"] == namespaces["watch"]
     assert _rules(roles["operator"]) == OPERATOR_NAMESPACED_RULES
     assert _rules(roles["worker"]) == WORKER_RULES  # Secrets of the watched namespace only
+    assert _rules(roles["events"]) == EVENTS_RULES
     for binding in find(everything, "RoleBinding"):
         assert binding["metadata"]["namespace"] == namespaces["watch"]
         assert binding["roleRef"]["kind"] == "Role"
@@ -352,7 +367,8 @@ def test_worker_secret_access_can_be_limited_to_listed_namespaces(tools, namespa
     manifests = render(tools, namespaces["release"], "--set", "worker.secretNamespaces={team-a,team-b}")
     assert _rules(one(manifests, "ClusterRole", "worker")) == WORKER_RULES
     assert {b["metadata"]["labels"]["app.kubernetes.io/component"] for b in find(manifests, "ClusterRoleBinding")} == {
-        "operator"
+        "operator",
+        "events",
     }
     bindings = find(manifests, "RoleBinding")
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
@@ -364,8 +380,8 @@ def test_no_rule_grants_wildcards_or_writes_beyond_the_contract(default, everyth
         for role in find(manifests, "Role") + find(manifests, "ClusterRole"):
             for groups, resources, verbs in _rules(role):
                 assert "*" not in groups + resources + verbs
-                if resources == ("workflowruns",) and verbs == ("create", "delete"):
-                    continue  # the runs of schedules; finished runs past their TTL or history limit
+                if resources == ("workflowruns",) and verbs in (("create", "delete"), ("create",)):
+                    continue  # the runs of schedules and triggers; finished runs past their TTL or history limit
                 assert not {"create", "delete", "deletecollection"} & set(verbs) or resources == ("events",)
 
 
@@ -431,3 +447,21 @@ def test_every_value_and_variable_is_documented():
         assert not missing_values, f"{doc.relative_to(REPO_ROOT)} does not document {missing_values}"
         missing_env = sorted(name for name in ALL_ENV if f"`{name}`" not in text)
         assert not missing_env, f"{doc.relative_to(REPO_ROOT)} does not document {missing_env}"
+
+
+def test_drift_events_runs_with_its_receiver_service_and_can_be_left_out(default, tools, namespaces):
+    events = one(default, "Deployment", "events")
+    assert events["spec"]["replicas"] == 2
+    assert container(events)["image"] == "drift-events:0.1.0"
+    env = env_of(events)
+    assert set(env) == COMMON_ENV | {"DRIFT_EVENTS_PORT", "DRIFT_TRIGGER_RECORD_PER_SECOND"}  # no Kafka given
+    assert env["DRIFT_EVENTS_PORT"]["value"] == "8080"
+    assert {"name": "receiver", "containerPort": 8080, "protocol": "TCP"} in container(events)["ports"]
+    receiver = next(s for s in find(default, "Service") if s["spec"]["ports"][0]["name"] == "http")
+    assert receiver["spec"]["ports"][0] == {"name": "http", "port": 80, "targetPort": "receiver", "protocol": "TCP"}
+    assert receiver["spec"]["selector"].items() <= events["spec"]["template"]["metadata"]["labels"].items()
+
+    kafka = render(tools, namespaces["release"], "--set", "kafka.bootstrap=kafka:9092")
+    assert env_of(one(kafka, "Deployment", "events"))["DRIFT_KAFKA_BOOTSTRAP"]["value"] == "kafka:9092"
+    off = render(tools, namespaces["release"], "--set", "events.enabled=false")
+    assert not [m for m in off if m["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "events"]

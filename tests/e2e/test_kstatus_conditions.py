@@ -195,3 +195,16 @@ def test_schedules_are_current_when_in_place_and_failed_when_invalid(namespace):
     apply(schedule(namespace, "daily", "Europe/Berlin"), schedule(namespace, "nowhere", "Nowhere/Land"))
     settles(namespace, "wfs", "daily", "Current")
     assert settles(namespace, "wfs", "nowhere", "Failed") == 'spec.timeZone: unknown time zone "Nowhere/Land"'
+
+
+def trigger(namespace: str, name: str, filter_: str) -> dict:
+    source = {"kafka": {"topic": "orders", "consumerGroup": name}}
+    spec = {"workflowRef": {"name": "modes"}, "source": source, "filter": filter_}
+    metadata = {"name": name, "namespace": namespace}
+    return {"apiVersion": "drift.dev/v1alpha1", "kind": "WorkflowTrigger", "metadata": metadata, "spec": spec}
+
+
+def test_triggers_are_current_when_accepted_and_failed_when_invalid(namespace):
+    apply(trigger(namespace, "good", "event.type == 'a'"), trigger(namespace, "bad", "event.type =="))
+    settles(namespace, "wft", "good", "Current")
+    assert settles(namespace, "wft", "bad", "Failed").startswith("spec.filter: syntax error at column 14")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
 import time
 
+import httpx
 import pytest
 import yaml
 
@@ -18,20 +21,47 @@ pytestmark = pytest.mark.usefixtures("drift_operator", "drift_worker")
 
 def test_there_are_samples_of_every_kind():
     kinds = {doc["kind"] for path in SAMPLES for doc in yaml.safe_load_all(path.read_text()) if doc}
-    assert kinds == {"NodeDefinition", "Workflow", "WorkflowRun", "WorkflowSchedule"}
+    assert kinds == {"NodeDefinition", "Workflow", "WorkflowRun", "WorkflowSchedule", "WorkflowTrigger", "Secret"}
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda path: path.stem)
-def test_sample_reaches_its_documented_phase(sample, namespace, samples_backend):
-    """A WorkflowRun's annotation names its phase; a WorkflowSchedule's, the phase of the run a fire starts."""
+def test_sample_reaches_its_documented_phase(sample, namespace, samples_backend, request):
+    """A WorkflowRun's annotation names its phase; a WorkflowSchedule's, the phase of the run a fire starts; a
+    WorkflowTrigger's, the phase of the run its sample event starts."""
     documents = sample_documents(sample, namespace, samples_backend.url)
     kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(documents))
     expected = [(doc, doc["metadata"]["annotations"]["drift.dev/expected-phase"]) for doc in documents
-                if doc["kind"] in ("WorkflowRun", "WorkflowSchedule")]  # fmt: skip
-    assert expected, f"{sample.name} has no WorkflowRun nor WorkflowSchedule"
+                if doc["kind"] in ("WorkflowRun", "WorkflowSchedule", "WorkflowTrigger")]  # fmt: skip
+    assert expected, f"{sample.name} has no WorkflowRun, WorkflowSchedule nor WorkflowTrigger"
     for doc, phase in expected:
-        name = doc["metadata"]["name"] if doc["kind"] == "WorkflowRun" else fired(namespace, doc["metadata"]["name"])
+        if doc["kind"] == "WorkflowTrigger":
+            name = posted(request.getfixturevalue("drift_events").receiver_url, namespace, doc)
+        elif doc["kind"] == "WorkflowSchedule":
+            name = fired(namespace, doc["metadata"]["name"])
+        else:
+            name = doc["metadata"]["name"]
         kubectl("wait", f"wfr/{name}", "-n", namespace, "--timeout=90s", f"--for=jsonpath={{.status.phase}}={phase}")
+
+
+def posted(receiver_url: str, namespace: str, trigger: dict) -> str:
+    """Post the trigger's sample event (structured mode, its Secret's token) once it is served; the run."""
+    name = trigger["metadata"]["name"]
+    event = {"specversion": "1.0", **json.loads(trigger["metadata"]["annotations"]["drift.dev/sample-event"])}
+    secret = trigger["spec"]["source"]["cloudEvents"]["auth"]["tokenSecretRef"]
+    token = base64.b64decode(kubectl("get", "secret", secret["name"], "-n", namespace, "-o",
+                                     f"jsonpath={{.data.{secret['key']}}}").stdout).decode()  # fmt: skip
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/cloudevents+json"}
+    url = f"{receiver_url}/triggers/{namespace}/{name}"
+    deadline = time.monotonic() + 60
+    while (answer := httpx.post(url, json=event, headers=headers)).status_code == 404:  # not served yet
+        assert time.monotonic() < deadline, f"trigger {name} never served"
+        time.sleep(0.5)
+    assert answer.status_code == 202, answer.text
+    run = answer.json()["run"]
+    while kubectl("get", "wfr", run, "-n", namespace, check=False).returncode != 0:  # recorded (runs.record: All)
+        assert time.monotonic() < deadline + 60, f"run {run} never recorded"
+        time.sleep(0.5)
+    return run
 
 
 def fired(namespace: str, schedule: str) -> str:

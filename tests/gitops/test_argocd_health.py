@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover - a missing dev dependency must fail, no
 
 ARGOCD = REPO_ROOT / "gitops" / "argocd"
 SCRIPTS = ARGOCD / "resource_customizations" / "drift.dev"
-KINDS = ("NodeDefinition", "Workflow", "WorkflowRun", "WorkflowSchedule")
+KINDS = ("NodeDefinition", "Workflow", "WorkflowRun", "WorkflowSchedule", "WorkflowTrigger")
 
 
 def health(kind: str, obj: dict[str, Any]) -> tuple[str, str]:
@@ -133,7 +133,7 @@ DEFINITION_CASES = [
 ]
 
 
-@pytest.mark.parametrize("kind", ["NodeDefinition", "Workflow", "WorkflowSchedule"])
+@pytest.mark.parametrize("kind", ["NodeDefinition", "Workflow", "WorkflowSchedule", "WorkflowTrigger"])
 @pytest.mark.parametrize(("obj", "status", "message"), DEFINITION_CASES)
 def test_definition_health(kind, obj, status, message):
     got_status, got_message = health(kind, obj)
@@ -239,10 +239,11 @@ def test_every_phase_of_the_crd_has_the_health_of_the_api_table():
         assert health("WorkflowRun", run(phase))[0] == API_TABLE[phase], phase
 
 
-def test_definitions_and_schedules_share_one_script():
+def test_definitions_schedules_and_triggers_share_one_script():
     shared = (SCRIPTS / "NodeDefinition" / "health.lua").read_text()
     assert (SCRIPTS / "Workflow" / "health.lua").read_text() == shared
     assert (SCRIPTS / "WorkflowSchedule" / "health.lua").read_text() == shared
+    assert (SCRIPTS / "WorkflowTrigger" / "health.lua").read_text() == shared
 
 
 def test_the_argocd_cm_patch_embeds_the_scripts_verbatim():

@@ -33,7 +33,7 @@ def test_reapplying_the_crds_changes_nothing(crds_installed):
     before = kubectl(*query).stdout
     kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
     assert kubectl(*query).stdout == before
-    assert before.count("drift.dev=") == 4
+    assert before.count("drift.dev=") == len(list((REPO_ROOT / "crds").glob("*.yaml")))
 
 
 def test_explain_shows_field_descriptions(crds_installed):

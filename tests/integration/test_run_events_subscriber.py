@@ -11,7 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from drift.run_contract import RunEvent, RunSnapshot
-from drift_operator.run_events import RunEvents
+from drift.run_events import RunEvents
 
 pytestmark = pytest.mark.stack
 

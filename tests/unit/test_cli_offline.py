@@ -25,7 +25,7 @@ def test_validate_accepts_good_manifests_with_refs_across_files():
     result = drift("validate", "-f", str(FIXTURES / "good"), "-f", str(SAMPLES))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
-    assert "ok: 17 Drift objects checked" in result.stderr
+    assert "ok: 18 Drift objects checked" in result.stderr
 
 
 def test_validate_reports_one_precise_line_per_problem():

@@ -10,9 +10,9 @@ import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
 from drift.run_contract import RunSnapshot
+from drift.run_events import RunEvents
 from drift_operator import executions, run_catchup
 from drift_operator.run_catchup import CatchUp
-from drift_operator.run_events import RunEvents
 from drift_operator.run_reconcile import refresh
 from drift_operator.run_registry import RunRegistry
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drift_operator.run_events import RunEvents
+from drift.run_events import RunEvents
 from drift_operator.run_registry import RunRegistry
 
 
@@ -43,3 +43,12 @@ def test_a_snapshot_is_live_only_from_the_current_subscription():
     assert not events.live(1)  # from before a reconnect: events may have been missed
     events.connected = False
     assert not events.live(2)
+
+
+def test_a_run_annotated_with_an_execution_adopts_it():
+    adopted = body({})
+    adopted["metadata"]["annotations"] = {"drift.dev/execution": "default/trigger/orders/0123abcd"}
+    state = RunRegistry().track(adopted)
+    assert (state.workflow_id, state.adopted) == ("default/trigger/orders/0123abcd", True)
+    own = RunRegistry().track(body({}))
+    assert (own.workflow_id, own.adopted) == ("default/r/u1", False)

@@ -134,7 +134,7 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .Values.logLevel | quote }}
 {{- end }}
 
-{{/* Pod-level settings shared by both Deployments. Call with (dict "root" $ "component" "operator"). */}}
+{{/* Pod-level settings shared by the Deployments. Call with (dict "root" $ "component" "operator"). */}}
 {{- define "drift.podCommon" -}}
 {{- $values := index .root.Values .component -}}
 serviceAccountName: {{ include "drift.serviceAccountName" . }}
@@ -171,7 +171,7 @@ volumes:
 {{- end }}
 {{- end }}
 
-{{/* Container-level settings shared by both Deployments (after name, image, env). */}}
+{{/* Container-level settings shared by the Deployments (after name, image, env). */}}
 {{- define "drift.containerCommon" -}}
 {{- $values := index .root.Values .component -}}
 {{- with $values.extraEnvFrom }}
@@ -182,6 +182,11 @@ ports:
   - name: metrics
     containerPort: {{ .root.Values.metrics.port }}
     protocol: TCP
+  {{- if eq .component "events" }}
+  - name: receiver
+    containerPort: {{ .root.Values.events.port }}
+    protocol: TCP
+  {{- end }}
 startupProbe:
   httpGet:
     path: /healthz

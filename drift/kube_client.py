@@ -1,5 +1,5 @@
-"""The operator's own Kubernetes calls (besides kopf's): status patches, runs created for schedules,
-patches, Events, deletes.
+"""Kubernetes calls of the operator (besides kopf's) and drift-events: status patches, runs created for
+schedules and triggers, lists, patches, Events, Secrets, deletes.
 
 Async over one aiohttp session (no thread pool): a status write costs one round trip and a coroutine, so
 hundreds of runs' writes can be in flight at once. The credentials come from the official client's loaders
@@ -19,11 +19,10 @@ from typing import Any
 import aiohttp
 import kubernetes
 
-from drift.conditions import timestamp
-from drift.models.resources import GROUP, VERSION
+from .conditions import timestamp
+from .models.resources import GROUP, VERSION
 
 log = logging.getLogger(__name__)
-COMPONENT = "drift-operator"
 MERGE_PATCH = "application/merge-patch+json"
 RETRIES = 5
 """Attempts of a request the API server answered 429 or 503 (each after its Retry-After, at most 5 s)."""
@@ -56,9 +55,13 @@ def _ssl_context(config: kubernetes.client.Configuration) -> ssl.SSLContext | bo
 
 
 class Kube:
-    """Patches, Events, gets and deletes of the operator, async (aiohttp), one connection pool."""
+    """Patches, Events, gets and deletes, async (aiohttp), one connection pool.
 
-    def __init__(self, connections: int = 32) -> None:
+    `component`: the source of the Events it records (drift-operator, drift-events).
+    """
+
+    def __init__(self, component: str, connections: int = 32) -> None:
+        self._component = component
         self._config = _configuration()
         self._host = self._config.host.rstrip("/")
         self._ssl = _ssl_context(self._config)
@@ -123,12 +126,28 @@ class Kube:
             if exc.status != 409:
                 raise
 
+    async def items(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
+        """Every object of `plural`, in `namespace` or (None) the whole cluster."""
+        listed = await self._request("GET", self._path(plural, namespace)) or {}
+        return list(listed.get("items", ()))
+
+    async def secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A Secret, or None if there is none."""
+        return await self._request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+
     async def patch_status(
-        self, plural: str, namespace: str, name: str, status: Mapping[str, Any]
+        self, plural: str, namespace: str, name: str, status: Mapping[str, Any], resource_version: str | None = None
     ) -> dict[str, Any] | None:
-        """Merge-patch `status` (None values delete fields); the updated object, or None if it is gone."""
+        """Merge-patch `status` (None values delete fields); the updated object, or None if it is gone.
+
+        With `resource_version` the patch applies only to that version of the object (KubeError 409 if it
+        changed since).
+        """
         path = self._path(plural, namespace, name, "status")
-        return await self._request("PATCH", path, {"status": dict(status)}, MERGE_PATCH)
+        body: dict[str, Any] = {"status": dict(status)}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return await self._request("PATCH", path, body, MERGE_PATCH)
 
     async def create(self, plural: str, namespace: str, body: Mapping[str, Any]) -> dict[str, Any] | None:
         """Create the object; None if one of that name exists already."""
@@ -163,7 +182,7 @@ class Kube:
             "type": event_type,
             "reason": reason,
             "message": message[:1024],
-            "source": {"component": COMPONENT},
+            "source": {"component": self._component},
             "firstTimestamp": now,
             "lastTimestamp": now,
             "count": 1,

@@ -1,4 +1,5 @@
-"""The operator's end of the run-events channel: one Redis subscription for all runs, reconnecting forever.
+"""The readers' end of the run-events channel (the operator, drift-events): one Redis subscription for all
+runs, reconnecting forever.
 
 The worker publishes a `RunEvent` after every node. Each valid event is handed to `deliver` with the
 subscription epoch it arrived in: the epoch grows with every (re)subscription, so a reader can tell whether
@@ -20,8 +21,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from drift.metrics import RUN_EVENTS
-from drift.run_contract import RunEvent
+from .metrics import RUN_EVENTS
+from .run_contract import RunEvent
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 1.0

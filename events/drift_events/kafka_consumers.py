@@ -1,0 +1,140 @@
+"""One Kafka consumer per Kafka trigger, in the trigger's consumer group (Kafka spreads the partitions over
+the drift-events replicas).
+
+At least once: a batch of records is taken, every record's run is started (or the record filtered, or
+counted failed), and only then are the offsets committed; a crash or a rebalance before the commit re-reads
+the batch, and the runs' fixed workflow ids turn the re-read into duplicates that start nothing. The
+confluent-kafka consumer blocks, so each one runs on a thread of its own (it is not safe to share).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from confluent_kafka import Consumer, KafkaException, Message
+
+from .cloud_events import MalformedEvent, from_kafka
+from .counters import TriggerCounters
+from .events_settings import EventsSettings
+from .outcomes import Outcome
+from .retry import until_done
+from .served import Served
+from .starter import Starter
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 1.0
+T = TypeVar("T")
+
+
+class TriggerConsumer:
+    """The consumer of one trigger (one generation of it)."""
+
+    def __init__(self, trigger: Served, settings: EventsSettings, starter: Starter, counters: TriggerCounters) -> None:
+        self.trigger = trigger
+        self._settings = settings
+        self._starter = starter
+        self._counters = counters
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"kafka-{trigger.namespace}-{trigger.name}")
+
+    async def _call(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
+
+    def _config(self) -> dict[str, Any]:
+        source = self.trigger.spec.source.kafka
+        assert source is not None
+        return {
+            "bootstrap.servers": self._settings.kafka_bootstrap,
+            "group.id": source.consumer_group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": source.initial_offset.lower(),
+            "client.id": f"drift-events-{self.trigger.namespace}-{self.trigger.name}",
+        }
+
+    async def run(self) -> None:
+        """Consume until cancelled; the consumer leaves its group when it ends."""
+        source = self.trigger.spec.source.kafka
+        assert source is not None
+        consumer = await self._call(Consumer, self._config())
+        try:
+            await self._call(consumer.subscribe, [source.topic])
+            while True:
+                messages = await self._call(consumer.consume, self._settings.batch, POLL_SECONDS)
+                records = [message for message in messages if self._usable(message)]
+                if records:
+                    await asyncio.gather(*(self._one(record) for record in records))
+                    await self._call(self._commit, consumer)
+        finally:
+            with contextlib.suppress(KafkaException, RuntimeError):
+                await asyncio.shield(self._call(consumer.close))
+            self._thread.shutdown(wait=False)
+
+    def _usable(self, message: Message) -> bool:
+        error = message.error()
+        if error is not None:
+            log.warning("trigger %s/%s: Kafka: %s", *self.trigger.key, error)
+        return error is None
+
+    def _commit(self, consumer: Consumer) -> None:
+        """Commit the positions after the batch (every record in it is done)."""
+        try:
+            consumer.commit(asynchronous=False)
+        except KafkaException as exc:  # a rebalance took the partitions: the new owner re-reads, duplicates only
+            log.warning("trigger %s/%s: offsets not committed: %s", *self.trigger.key, exc)
+
+    async def _one(self, message: Message) -> None:
+        trigger = self.trigger
+        self._counters.received(trigger.namespace, trigger.name, trigger.uid)
+        try:
+            event = from_kafka(
+                topic=message.topic() or "",
+                partition=message.partition() or 0,
+                offset=message.offset() or 0,
+                key=message.key(),
+                value=message.value(),
+                headers=list(message.headers() or ()),
+            )
+        except MalformedEvent as exc:
+            log.warning(
+                "trigger %s/%s: record %s/%s skipped: %s", *trigger.key, message.partition(), message.offset(), exc
+            )
+            outcome = Outcome("failed", str(exc))
+        else:
+            outcome = await until_done(self._starter, trigger, event, self._settings.retry_seconds)
+        self._counters.outcome(trigger.namespace, trigger.name, trigger.uid, outcome, "kafka")
+
+
+class KafkaConsumers:
+    """The running consumers, kept in step with the served triggers."""
+
+    def __init__(self, settings: EventsSettings, starter: Starter, counters: TriggerCounters) -> None:
+        self._settings = settings
+        self._starter = starter
+        self._counters = counters
+        self._running: dict[tuple[str, str], tuple[Served, asyncio.Task[None]]] = {}
+
+    def sync(self, triggers: Mapping[tuple[str, str], Served]) -> None:
+        """Stop consumers of removed or changed triggers (and restart ended ones); start the missing ones."""
+        for key, (served, task) in list(self._running.items()):
+            if triggers.get(key) is not served or task.done():
+                if task.done() and not task.cancelled() and task.exception():
+                    log.error("trigger %s/%s: consumer ended: %s", *key, task.exception())
+                task.cancel()
+                del self._running[key]
+        for key, served in triggers.items():
+            if served.spec.source.kafka is not None and key not in self._running:
+                consumer = TriggerConsumer(served, self._settings, self._starter, self._counters)
+                self._running[key] = (served, asyncio.create_task(consumer.run(), name=f"kafka {key[0]}/{key[1]}"))
+                log.info("trigger %s/%s: consuming %s", *key, served.spec.source.kafka.topic)
+
+    async def close(self) -> None:
+        """Stop every consumer (each leaves its group)."""
+        tasks = [task for _, task in self._running.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._running.clear()

@@ -1,0 +1,102 @@
+"""drift-events' pure parts: CloudEvents as `event`, the status counters' arithmetic, recorded runs, the
+record rate."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from drift.models.trigger import WorkflowTriggerSpec
+from drift.run_contract import RunStart
+from drift.trigger_events import compile_trigger
+from drift_events.cloud_events import MalformedEvent, from_http, from_kafka
+from drift_events.counters import Pending
+from drift_events.run_records import TokenBucket, recorded_run
+from drift_events.served import Served
+
+CE = {"ce-id": "e-1", "ce-type": "order.created", "ce-source": "shop", "ce-specversion": "1.0"}
+STRUCTURED = {"content-type": "application/cloudevents+json"}
+
+
+def test_binary_and_structured_mode_give_the_same_event():
+    data = {"id": "o-1", "total": 3}
+    binary = from_http({**CE, "Content-Type": "application/json"}, json.dumps(data).encode())
+    document = {"id": "e-1", "type": "order.created", "source": "shop", "specversion": "1.0", "data": data}
+    document["datacontenttype"] = "application/json"
+    structured = from_http(STRUCTURED, json.dumps(document).encode())
+    assert (
+        binary
+        == structured
+        == {**{k.removeprefix("ce-"): v for k, v in CE.items()}, "datacontenttype": "application/json", "data": data}
+    )
+    assert "time" not in binary  # not made up when the sender gave none
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "problem"),
+    [
+        ({k: v for k, v in CE.items() if k != "ce-id"}, b"{}", "(binary mode): missing required attribute id"),
+        ({**CE, "content-type": "application/json"}, b"{oops", "(binary mode): data is not JSON"),
+        ({**CE, "ce-time": "yesterday"}, b"{}", "(binary mode)"),
+        ({**CE, "ce-specversion": "0.1"}, b"{}", "specversion"),
+        (STRUCTURED, b"[1]", "(structured mode): the body is not a JSON object"),
+        (STRUCTURED, b'{"id": "x"}', "(structured mode): missing required attribute source, type, specversion"),
+        ({"content-type": "application/json"}, b"{}", "no ce- headers (binary mode) and Content-Type application/json"),
+    ],
+)
+def test_malformed_events_name_the_problem(headers, body, problem):
+    with pytest.raises(MalformedEvent) as raised:
+        from_http(headers, body)
+    assert problem in str(raised.value)
+
+
+def test_a_plain_kafka_record_is_an_event_identified_by_its_position():
+    event = from_kafka(topic="orders", partition=1, offset=42, key=b"o-1", value=b'{"total": 3}', headers=[])
+    assert event == {"id": "orders/1/42", "source": "kafka:orders", "type": "", "subject": "o-1", "data": {"total": 3}}
+    text = from_kafka(topic="orders", partition=0, offset=1, key=None, value=b"plain text", headers=[])
+    assert text["data"] == "plain text"
+    headers = [(k.replace("-", "_"), v.encode()) for k, v in CE.items()]
+    assert (
+        from_kafka(topic="orders", partition=0, offset=1, key=None, value=b'{"a": 1}', headers=headers)["id"] == "e-1"
+    )
+
+
+def test_counts_are_added_to_the_status_and_the_newest_runs_come_first():
+    pending = Pending("uid")
+    pending.counts.update({"received": 3, "started": 2, "filtered": 1})
+    pending.last_event = datetime(2026, 11, 26, 5, 0, tzinfo=UTC)
+    pending.runs.extend(["t-3", "t-4"])
+    status = {"received": 10, "started": 7, "lastRuns": ["t-2", "t-1"], "lastEventTime": "2026-11-26T04:00:00Z"}
+    added = pending.added_to(status)
+    assert (added["received"], added["started"], added["filtered"], added["duplicates"]) == (13, 9, 1, 0)
+    assert added["lastRuns"] == ["t-4", "t-3", "t-2", "t-1"]
+    assert added["lastEventTime"] == "2026-11-26T05:00:00Z"
+
+
+def test_a_recorded_run_is_owned_pinned_and_names_its_execution():
+    spec = WorkflowTriggerSpec.model_validate(
+        {"workflowRef": {"name": "wf"}, "source": {"kafka": {"topic": "t", "consumerGroup": "g"}}}
+    )
+    trigger = Served("shop", "orders", "uid-1", 1, spec, compile_trigger(spec))
+    start = RunStart(
+        namespace="shop",
+        run_name="orders-0123456789ab",
+        run_uid="uid-1",
+        workflow_name="wf",
+        workflow_version="0123456789ab",
+        input={"a": 1},
+    )
+    run = recorded_run(trigger, "shop/trigger/orders/0123", start, datetime(2026, 11, 26, tzinfo=UTC))
+    meta = run["metadata"]
+    assert meta["name"] == "orders-0123456789ab"
+    assert meta["labels"] == {"drift.dev/trigger": "orders"}
+    assert meta["annotations"]["drift.dev/execution"] == "shop/trigger/orders/0123"
+    assert meta["ownerReferences"][0]["uid"] == "uid-1"
+    assert run["spec"] == {"workflowRef": {"name": "wf", "version": "0123456789ab"}, "input": {"a": 1}}
+
+
+def test_the_token_bucket_allows_its_rate_in_a_burst_then_refuses():
+    bucket = TokenBucket(3)
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
