@@ -233,6 +233,31 @@ async def continued_as_new(drift: Drift, _: EchoServer) -> WorkflowHandle:
     return await _started(drift, "continued", spec)
 
 
+@scenario
+async def emit(drift: Drift, server: EchoServer) -> WorkflowHandle:
+    """An emit node posting a CloudEvent, answered 503 once: retried with the same event id."""
+    spec = {"startAt": "announce", "nodes": [
+        {"name": "announce", "type": "emit", "next": "done", "retry": {"maxAttempts": 3, "initialIntervalSeconds": 0.1},
+         "emit": {"type": "order.accepted", "subject": "{{ input.id }}", "data": {"id": "{{ input.id }}"},
+                  "sink": {"http": {"url": server.url + "/events?fail=1"}}}},
+        {"name": "done", "type": "success", "success": {"output": "context.announce"}},
+    ]}  # fmt: skip
+    return await _started(drift, "emit", spec, {"id": "o-1"})
+
+
+@scenario
+async def event_timeout(drift: Drift, _: EchoServer) -> WorkflowHandle:
+    """An event node nobody sends an event to: it registers, waits, times out to onTimeout."""
+    spec = {"startAt": "await-payment", "nodes": [
+        {"name": "await-payment", "type": "event", "next": "paid",
+         "event": {"source": {"kafka": {"topic": "payments"}}, "type": "payment.confirmed",
+                   "correlation": "event.data.orderId == input.id", "timeoutSeconds": 1, "onTimeout": "late"}},
+        {"name": "paid", "type": "success"},
+        {"name": "late", "type": "success", "success": {"output": "'no payment'"}},
+    ]}  # fmt: skip
+    return await _started(drift, "event-timeout", spec, {"id": "o-2"})
+
+
 async def record(names: list[str]) -> None:
     """Run the scenarios without a golden and write their histories."""
     store = private_store(hbase_settings())

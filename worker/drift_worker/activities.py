@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 from kubernetes import client as k8s
+from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -49,6 +50,9 @@ from .messages import (
 )
 from .run_event_publisher import RunEventPublisher
 
+UNREADABLE_ATTEMPTS = 20
+"""Attempts to read a definition this worker cannot parse before the run fails (about 3 minutes)."""
+
 
 class DriftActivities(RunActivities):
     """The activities, bound to the worker's clients (one instance per worker process; `close` closes `events`)."""
@@ -82,6 +86,17 @@ class DriftActivities(RunActivities):
                                      request.workflow_version, self.limits)  # fmt: skip
         except PinMissing as missing:
             raise ApplicationError(missing.message, type=missing.code, non_retryable=True) from None
+        except ValidationError as exc:
+            # A definition newer than this worker (a node type it does not know, in a rolling upgrade): retried
+            # for a while so an upgraded worker can take the run, then the run fails with the reason.
+            if activity.info().attempt < UNREADABLE_ATTEMPTS:
+                raise
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise ApplicationError(
+                f"Workflow {request.workflow_name} version {request.workflow_version} cannot be read by this "
+                f"worker: {where}: {first['msg']}", type="DEFINITION_UNREADABLE", non_retryable=True,
+            ) from None  # fmt: skip
 
     @activity.defn(name=HTTP_REQUEST)
     async def http_request(self, request: HttpRequest) -> HttpResult:
