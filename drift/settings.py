@@ -65,3 +65,24 @@ def temporal_settings(env: Mapping[str, str] = os.environ) -> TemporalSettings:
         namespace=env.get("DRIFT_TEMPORAL_NAMESPACE", default.namespace),
         task_queue=env.get("DRIFT_TASK_QUEUE", default.task_queue),
     )
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """Where a process finds HBase, the definition cache, Redis and Temporal (the operator's and drift-events'
+    settings extend it)."""
+
+    hbase: HBaseSettings
+    cache: CacheSettings
+    redis_url: str
+    temporal: TemporalSettings
+
+    @property
+    def table_prefix(self) -> str:
+        return self.hbase.table_prefix
+
+
+def backend_settings(env: Mapping[str, str] = os.environ) -> dict[str, object]:
+    """The BackendSettings fields from the environment, to build a subclass with."""
+    return {"hbase": hbase_settings(env), "cache": cache_settings(env), "redis_url": redis_url(env),
+            "temporal": temporal_settings(env)}  # fmt: skip

@@ -6,23 +6,17 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from drift.cache.definition_cache import CacheSettings
 from drift.observability import metrics_port
-from drift.settings import TemporalSettings, cache_settings, hbase_settings, redis_url, temporal_settings
-from drift.storage.hbase import HBaseSettings
+from drift.settings import BackendSettings, backend_settings
 
 MAX_BODY_BYTES = 1024 * 1024
 """A CloudEvent posted with a larger body is refused (413)."""
 
 
 @dataclass(frozen=True)
-class EventsSettings:
+class EventsSettings(BackendSettings):
     """Endpoints and drift-events' own timings."""
 
-    hbase: HBaseSettings
-    cache: CacheSettings
-    redis_url: str
-    temporal: TemporalSettings
     kafka_bootstrap: str = "127.0.0.1:9092"
     """DRIFT_KAFKA_BOOTSTRAP: the brokers, host:port[,host:port...]."""
     receiver_port: int = 8080
@@ -46,18 +40,11 @@ class EventsSettings:
     batch: int = 200
     """Kafka records taken per poll; their runs start concurrently, and the offsets are committed after."""
 
-    @property
-    def table_prefix(self) -> str:
-        return self.hbase.table_prefix
-
 
 def load(env: Mapping[str, str] = os.environ) -> EventsSettings:
     """Settings from DRIFT_* variables; defaults match the local stack."""
     return EventsSettings(
-        hbase=hbase_settings(env),
-        cache=cache_settings(env),
-        redis_url=redis_url(env),
-        temporal=temporal_settings(env),
+        **backend_settings(env),  # type: ignore[arg-type]
         kafka_bootstrap=env.get("DRIFT_KAFKA_BOOTSTRAP", EventsSettings.kafka_bootstrap),
         receiver_port=int(env.get("DRIFT_EVENTS_PORT", EventsSettings.receiver_port)),
         metrics_port=metrics_port(env),

@@ -7,22 +7,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from drift.cache.definition_cache import CacheSettings
 from drift.observability import DEFAULT_PORT
-from drift.settings import TemporalSettings, cache_settings, hbase_settings, redis_url, temporal_settings
-from drift.storage.hbase import HBaseSettings
+from drift.settings import BackendSettings, backend_settings
 
 N = TypeVar("N", int, float)
 
 
 @dataclass(frozen=True)
-class OperatorSettings:
+class OperatorSettings(BackendSettings):
     """Endpoints (API.md, Operations) and the operator's timings."""
 
-    hbase: HBaseSettings
-    cache: CacheSettings
-    redis_url: str
-    temporal: TemporalSettings
     watch_namespace: str | None = None
     """DRIFT_WATCH_NAMESPACE: watch only this namespace; unset: the whole cluster."""
     metrics_port: int = DEFAULT_PORT
@@ -42,18 +36,11 @@ class OperatorSettings:
     """DRIFT_CONTEXT_RETENTION_DAYS: delete a finished run's context from HBase this long after it finished;
     unset: keep every context."""
 
-    @property
-    def table_prefix(self) -> str:
-        return self.hbase.table_prefix
-
 
 def load(env: Mapping[str, str] = os.environ) -> OperatorSettings:
     """Settings from DRIFT_* variables; defaults match the local stack."""
     return OperatorSettings(
-        hbase=hbase_settings(env),
-        cache=cache_settings(env),
-        redis_url=redis_url(env),
-        temporal=temporal_settings(env),
+        **backend_settings(env),  # type: ignore[arg-type]
         watch_namespace=env.get("DRIFT_WATCH_NAMESPACE") or None,
         metrics_port=int(env.get("DRIFT_METRICS_PORT", DEFAULT_PORT)),
         run_ttl_seconds=_optional(env, "DRIFT_RUN_TTL_SECONDS", int),
