@@ -94,9 +94,24 @@ def run_key(event_id: str) -> str:
 
 def trigger_workflow_id(namespace: str, name: str, event_id: str) -> str:
     """The Temporal workflow id of the run an event starts."""
-    return f"{namespace}/trigger/{name}/{run_key(event_id)}"
+    return trigger_workflow_prefix(namespace, name) + run_key(event_id)
+
+
+def trigger_workflow_prefix(namespace: str, name: str) -> str:
+    """What the workflow ids of a trigger's runs start with (for Temporal's visibility queries)."""
+    return f"{namespace}/trigger/{name}/"
 
 
 def trigger_run_name(name: str, event_id: str) -> str:
     """The run's name (a recorded run's WorkflowRun name): the trigger's name and 12 digits of the key."""
-    return f"{name[:240]}-{run_key(event_id)[:12]}"
+    return _run_name(name, run_key(event_id))
+
+
+def trigger_run_name_of(workflow_id: str) -> str:
+    """The run's name, from its workflow id (`trigger_workflow_id`)."""
+    _, _, name, key = workflow_id.split("/")
+    return _run_name(name, key)
+
+
+def _run_name(name: str, key: str) -> str:
+    return f"{name[:240]}-{key[:12]}"

@@ -57,8 +57,20 @@ def runs(
     chunk_size: Annotated[
         int, typer.Option("--chunk-size", min=1, help="Runs per list request (pages, as kubectl's --chunk-size).")
     ] = 500,
+    trigger: Annotated[
+        str | None,
+        typer.Option("--trigger", help="A WorkflowTrigger's runs, from Temporal (recorded as WorkflowRuns or not)."),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="With --trigger: the newest this many runs.")] = 50,
 ) -> None:
     """List WorkflowRuns: phase, workflow@version, node, progress, age, duration."""
+    if trigger is not None:
+        if watch:
+            raise CliError("--watch follows WorkflowRuns; --trigger lists a trigger's runs once")
+        from .trigger_runs import trigger_runs, trigger_runs_table
+
+        out.emit(trigger_runs(_cluster(namespace, context), trigger, limit), output, trigger_runs_table)
+        return
     from .run_commands import runs as list_runs
 
     list_runs(_cluster(namespace, context), watch, output, chunk_size)

@@ -10,15 +10,16 @@ import kubernetes
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from drift.models.resources import GROUP, VERSION, WORKFLOW, WORKFLOW_RUN
+from drift.models.resources import GROUP, VERSION, WORKFLOW, WORKFLOW_RUN, WORKFLOW_TRIGGER
 
 from .cli_errors import CliError
 
 T = TypeVar("T")
 RUNS = WORKFLOW_RUN.plural
 WORKFLOWS = WORKFLOW.plural
+TRIGGERS = WORKFLOW_TRIGGER.plural
 NODE_DEFINITIONS = "nodedefinitions"
-KIND_OF = {RUNS: "WorkflowRun", WORKFLOWS: "Workflow", NODE_DEFINITIONS: "NodeDefinition"}
+KIND_OF = {RUNS: "WorkflowRun", WORKFLOWS: "Workflow", NODE_DEFINITIONS: "NodeDefinition", TRIGGERS: "WorkflowTrigger"}
 CHUNK_SIZE = 500
 """Objects per list request (kubectl's default --chunk-size)."""
 
@@ -93,9 +94,10 @@ class Cluster:
                 return None
             raise
 
-    def list(self, plural: str, chunk_size: int = CHUNK_SIZE) -> list[dict[str, Any]]:
-        """Every object, read in pages of `chunk_size` (the API server's limit/continue, as kubectl does), so a
-        namespace with thousands of runs never asks for one huge answer."""
+    def list(self, plural: str, chunk_size: int = CHUNK_SIZE, selector: str | None = None) -> list[dict[str, Any]]:
+        """Every object (matching the label `selector`, if given), read in pages of `chunk_size` (the API
+        server's limit/continue, as kubectl does), so a namespace with thousands of runs never asks for one
+        huge answer."""
         items: list[dict[str, Any]] = []
         token: str | None = None
         while True:
@@ -103,7 +105,13 @@ class Cluster:
                 answer = self._call(
                     f"list {plural}",
                     lambda token=token: self.custom.list_namespaced_custom_object(
-                        GROUP, VERSION, self.namespace, plural, limit=chunk_size, _continue=token
+                        GROUP,
+                        VERSION,
+                        self.namespace,
+                        plural,
+                        limit=chunk_size,
+                        _continue=token,
+                        label_selector=selector,
                     ),
                 )
             except ApiException as exc:

@@ -9,7 +9,6 @@ is seen where it hands it to the progress persist (`ProgressUpdate.completed`). 
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Any
 
 from temporalio.client import Client, WorkflowHistory
@@ -24,15 +23,13 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
-from drift.settings import temporal_settings
-from drift.temporal_client import connect
 from drift_worker.messages import ProgressUpdate
 from drift_worker.workflow import DriftRunWorkflow
 
 from .cli_errors import CliError
+from .temporal_access import temporal_client
 
 PERSIST_ACTIVITY = "drift.persist_progress"
-CONNECT_TIMEOUT_SECONDS = 10.0
 
 
 class _Collector(Interceptor):
@@ -74,11 +71,7 @@ async def _histories(client: Client, workflow_id: str, run_id: str | None) -> li
 
 
 async def _timeline(workflow_id: str, run_id: str | None) -> list[dict[str, Any]]:
-    settings = temporal_settings(os.environ)
-    try:
-        client = await asyncio.wait_for(connect(settings), CONNECT_TIMEOUT_SECONDS)
-    except (RuntimeError, TimeoutError, RPCError) as exc:
-        raise CliError(f"cannot reach Temporal at {settings.address} (DRIFT_TEMPORAL_ADDRESS): {exc}") from None
+    client = await temporal_client()
     try:
         histories = await _histories(client, workflow_id, run_id)
     except RPCError as exc:

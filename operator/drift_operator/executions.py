@@ -4,38 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 
-from temporalio.client import (
-    Client,
-    WorkflowExecutionStatus,
-    WorkflowFailureError,
-    WorkflowHandle,
-    WorkflowQueryFailedError,
-    WorkflowUpdateFailedError,
-)
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from drift import run_start
-from drift.run_contract import (
-    QUERY_SNAPSHOT,
-    UPDATE_RESUME,
-    ResumeRequest,
-    RunSnapshot,
-    RunStart,
-    resume_update_id,
-)
+from drift.run_contract import UPDATE_RESUME, ResumeRequest, RunStart, resume_update_id
+from drift.run_observation import handle
 
 from .operator_settings import OperatorSettings
 
 log = logging.getLogger(__name__)
-QUERY_TIMEOUT = timedelta(seconds=5)
-
-
-def handle(client: Client, workflow_id: str) -> WorkflowHandle[object, RunSnapshot]:
-    """The run's execution (the newest in its continue-as-new chain)."""
-    return client.get_workflow_handle(workflow_id, result_type=RunSnapshot)
 
 
 async def start(
@@ -48,43 +27,6 @@ async def start(
     log.info("execution %s was started before", workflow_id)
     description = await handle(client, workflow_id).describe()
     return description.run_id
-
-
-@dataclass(frozen=True)
-class Execution:
-    """What Temporal says about a run's execution."""
-
-    closed: str | None
-    """Close status name, None while running."""
-    closed_at: datetime | None
-    snapshot: RunSnapshot | None
-    """The result (COMPLETED), or the `snapshot` query's answer when asked for and a worker answered."""
-    detail: str | None
-    """The failure of a FAILED execution."""
-
-
-async def observe(client: Client, workflow_id: str, query: bool) -> Execution:
-    """Describe the execution; for a closed one read its result, for a running one query it if `query`."""
-    run = handle(client, workflow_id)
-    description = await run.describe()
-    status = description.status
-    if status in (None, WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW):
-        snapshot = None
-        if query:
-            try:
-                snapshot = await run.query(QUERY_SNAPSHOT, result_type=RunSnapshot, rpc_timeout=QUERY_TIMEOUT)
-            except (RPCError, WorkflowQueryFailedError, TimeoutError) as exc:
-                log.info("snapshot query of %s not answered: %s", workflow_id, exc)
-        return Execution(None, None, snapshot, None)
-    snapshot, detail = None, None
-    if status == WorkflowExecutionStatus.COMPLETED:
-        snapshot = await run.result(follow_runs=False)
-    elif status == WorkflowExecutionStatus.FAILED:
-        try:
-            await run.result(follow_runs=False)
-        except WorkflowFailureError as exc:
-            detail = str(exc.cause or exc)
-    return Execution(status.name, description.close_time, snapshot, detail)
 
 
 async def resume(client: Client, workflow_id: str, request: ResumeRequest, wait_seconds: float) -> str | None:

@@ -17,7 +17,7 @@ from typing import Any
 import kopf
 from temporalio.service import RPCError
 
-from drift import run_start
+from drift import run_observation, run_start
 from drift.conditions import timestamp
 from drift.errors import BackendUnavailable
 from drift.metrics import RECONCILES
@@ -85,7 +85,7 @@ async def refresh(state: RunState, services: Services) -> None:
 async def _observe(state: RunState, services: Services) -> dict[str, Any]:
     """What Temporal says about the started run (its snapshot queried only if run events may have missed one)."""
     query = not services.events.live(state.snapshot_epoch)
-    execution = await executions.observe(services.temporal, state.workflow_id, query)
+    execution = await run_observation.observe(services.temporal, state.workflow_id, query)
     seen: dict[str, Any] = {"started": True, "closed": execution.closed, "closed_at": execution.closed_at}
     if execution.detail:
         seen["detail"] = execution.detail
@@ -105,7 +105,7 @@ async def _start(
     """
     ref = spec.workflow_ref
     if state.adopted:
-        run_id = (await executions.handle(services.temporal, state.workflow_id).describe()).run_id
+        run_id = (await run_observation.handle(services.temporal, state.workflow_id).describe()).run_id
         return _started(state, services, ref.version, run_id), await _observe(state, services)
     pinned = await run_start.pin(services.cache, state.namespace, ref, spec.input)
     if isinstance(pinned, run_start.Blocked):

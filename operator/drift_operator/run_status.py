@@ -35,14 +35,8 @@ from drift.conditions import (
 )
 from drift.models.run import FINAL_PHASES, MAX_STATUS_NODES, Phase
 from drift.run_contract import RunSnapshot
+from drift.run_observation import closed_phase
 
-CLOSED_PHASES: dict[str, tuple[Phase, str]] = {
-    "FAILED": ("Failed", "Failed"),
-    "TIMED_OUT": ("TimedOut", "TimedOut"),
-    "CANCELED": ("Cancelled", "Cancelled"),
-    "TERMINATED": ("Failed", "Terminated"),
-}
-"""Temporal close status -> (phase, reason); COMPLETED takes the result snapshot's phase."""
 PHASE_REASONS: dict[str, str] = {"Running": "Running", "Waiting": "WaitingForInput", "Pending": "Starting"}
 
 
@@ -70,11 +64,8 @@ class Observed:
 def phase_of(observed: Observed) -> tuple[Phase, str]:
     """(phase, reason) of the run."""
     snapshot = observed.snapshot
-    if observed.closed in CLOSED_PHASES:
-        return CLOSED_PHASES[observed.closed]
-    if observed.closed == "COMPLETED":
-        phase: Phase = snapshot.phase if snapshot and snapshot.phase in FINAL_PHASES else "Succeeded"
-        return phase, phase
+    if observed.closed:
+        return closed_phase(observed.closed, snapshot)
     if observed.blocked == "InvalidInput":
         return "Failed", "InvalidInput"
     if not observed.started:

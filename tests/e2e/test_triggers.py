@@ -26,6 +26,8 @@ from drift.temporal_client import connect
 from drift.trigger_events import trigger_workflow_id
 from tests.conftest import kubectl, stack_command
 from tests.e2e.conftest import condition, eventually
+from tests.e2e.test_cli import drift
+from tests.e2e.test_workflow_runs import resume
 
 pytestmark = pytest.mark.usefixtures("drift_operator")
 
@@ -287,10 +289,13 @@ def test_an_event_whose_input_does_not_fit_is_422(receiver, namespace):
 
 
 def maybe_fail(namespace: str) -> dict:
-    """`maybe-fail`: fails (a failure node) when input.fail, else succeeds."""
+    """`maybe-fail`: fails (a failure node) when input.fail, asks a person first when input.ask, else succeeds."""
+    choices = [{"when": "input.fail", "next": "boom"}, {"when": "input.ask", "next": "approve"}]
+    approve = {"message": "Ship order?", "options": ["yes", "no"]}
     nodes = [
-        {"name": "route", "type": "branch", "default": "done", "choices": [{"when": "input.fail", "next": "boom"}]},
+        {"name": "route", "type": "branch", "default": "done", "choices": choices},
         {"name": "boom", "type": "failure", "failure": {"code": "ORDER_BAD", "message": "bad order"}},
+        {"name": "approve", "type": "instruction", "instruction": approve, "next": "done"},
         {"name": "done", "type": "success", "success": {"output": "input"}},
     ]
     metadata = {"name": "maybe-fail", "namespace": namespace}
@@ -305,7 +310,8 @@ def maybe_fail(namespace: str) -> dict:
 def recording(namespace: str, name: str, runs: dict) -> dict:
     """A CloudEvents trigger (token auth) of `maybe-fail` recording its runs as `runs` says."""
     auth = {"tokenSecretRef": {"name": "orders-token", "key": "key"}}
-    body = trigger(namespace, name, input={"fail": "{{ event.data.fail }}"}, runs=runs)
+    mapping = {"fail": "{{ event.data.fail }}", "ask": "{{ has(event.data.ask) && event.data.ask }}"}
+    body = trigger(namespace, name, input=mapping, runs=runs)
     body["spec"].update(workflowRef={"name": "maybe-fail"}, source={"cloudEvents": {"auth": auth}})
     return body
 
@@ -338,7 +344,7 @@ def test_recorded_runs_are_adopted_and_kept_within_the_history_limits(namespace,
         kubectl("wait", f"wfr/{names[-1]}", "-n", namespace, "--for=condition=Succeeded", "--timeout=60s")
     adopted = get(namespace, "wfr", names[-1])["status"]
     assert adopted["execution"]["workflowId"] == trigger_workflow_id(namespace, "all", "a-2")
-    assert adopted["output"] == {"fail": False}
+    assert adopted["output"] == {"fail": False, "ask": False}
     eventually(lambda: list(recorded(namespace, "all")) == [names[1]], "the older run deleted (limit 1)", timeout=60)
 
     # Failed: only the failed run is recorded.
@@ -348,6 +354,37 @@ def test_recorded_runs_are_adopted_and_kept_within_the_history_limits(namespace,
     eventually(lambda: bad["run"] in recorded(namespace, "failed"), "the failed run recorded")
     kubectl("wait", f"wfr/{bad['run']}", "-n", namespace, "--for=jsonpath={.status.phase}=Failed", "--timeout=60s")
     assert list(recorded(namespace, "failed")) == [bad["run"]]
+
+
+@pytest.mark.usefixtures("drift_worker")
+def test_a_run_that_asks_a_person_is_recorded_and_answered_through_its_workflow_run(namespace, stack_env, drift_events):
+    apply(
+        maybe_fail(namespace),
+        secret(namespace, "orders-token", TOKEN),
+        recording(namespace, "asks", {"record": "None"}),
+    )
+    url = f"{drift_events.receiver_url}/triggers/{namespace}/asks"
+    eventually(lambda: httpx.post(url).status_code != 404, "asks served")
+    quiet = httpx.post(url, **binary("q-1", {"fail": False})).json()
+    assert output_of(stack_env, quiet["workflowId"]) == {"fail": False, "ask": False}
+    asking = httpx.post(url, **binary("q-2", {"fail": False, "ask": True})).json()
+
+    run = eventually(lambda: recorded(namespace, "asks").get(asking["run"]), "the run that asks recorded")
+    assert run["metadata"]["annotations"]["drift.dev/execution"] == asking["workflowId"]
+    assert list(recorded(namespace, "asks")) == [asking["run"]]  # record None: the quiet run stays on Temporal
+    kubectl("wait", f"wfr/{asking['run']}", "-n", namespace, "--for=jsonpath={.status.phase}=Waiting", "--timeout=60s")
+    assert get(namespace, "wfr", asking["run"])["status"]["waitingFor"]["options"] == ["yes", "no"]
+    # kubectl drift runs --trigger: both runs from Temporal, newest first, and which one is a WorkflowRun now.
+    listed = drift("runs", "--trigger", "asks", "-n", namespace, "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    rows = [(row["name"], row["phase"], row["recorded"]) for row in json.loads(listed.stdout)]
+    assert rows == [(asking["run"], "Waiting", True), (quiet["run"], "Succeeded", False)]
+    missing = drift("runs", "--trigger", "nope", "-n", namespace)
+    assert missing.returncode != 0
+    assert f"WorkflowTrigger 'nope' not found in namespace '{namespace}'" in missing.stderr
+    resume(namespace, asking["run"], {"node": "approve", "input": {"choice": "yes"}})
+    kubectl("wait", f"wfr/{asking['run']}", "-n", namespace, "--for=condition=Succeeded", "--timeout=60s")
+    assert output_of(stack_env, asking["workflowId"]) == {"fail": False, "ask": True}
 
 
 def test_the_receiver_answers_503_while_temporal_is_down_and_starts_the_retried_event_after(receiver, stack_env):

@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from drift.models.run import AwaitedEvent, WaitingFor
 from drift.models.trigger import WorkflowTriggerSpec
-from drift.run_contract import RunStart
+from drift.run_contract import RunSnapshot, RunStart
 from drift.trigger_events import compile_trigger
 from drift_events.cloud_events import MalformedEvent, from_http, from_kafka
 from drift_events.counters import Pending
-from drift_events.run_records import TokenBucket, recorded_run
+from drift_events.run_records import TokenBucket, must_record, recorded_run
 from drift_events.served import Served
 
 CE = {"ce-id": "e-1", "ce-type": "order.created", "ce-source": "shop", "ce-specversion": "1.0"}
@@ -100,3 +101,29 @@ def test_a_recorded_run_is_owned_pinned_and_names_its_execution():
 def test_the_token_bucket_allows_its_rate_in_a_burst_then_refuses():
     bucket = TokenBucket(3)
     assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+
+
+def _waiting(*waits: WaitingFor, main: WaitingFor | None = None) -> RunSnapshot:
+    return RunSnapshot(phase="Waiting", waiting=list(waits), waiting_for=main)
+
+
+NOW = datetime(2026, 11, 26, tzinfo=UTC)
+ASKING = WaitingFor(node="approve", message="Ship it?", options=["yes", "no"], since=NOW)
+PAYMENT = AwaitedEvent(type="payment.confirmed", key='payment.confirmed/data.orderId="A-1"')
+AWAITING = WaitingFor(node="await-payment", message="await payment.confirmed", since=NOW, event=PAYMENT)
+
+
+@pytest.mark.parametrize(
+    ("record", "snapshot", "expected"),
+    [
+        ("None", _waiting(main=ASKING), True),  # a person answers through the WorkflowRun, whatever record says
+        ("Failed", _waiting(AWAITING, ASKING), True),  # one branch asks while another awaits an event
+        ("All", _waiting(main=ASKING), True),  # recorded at its start unless past the rate then
+        ("None", _waiting(main=AWAITING), False),  # an event answers, not a person
+        ("Failed", RunSnapshot(phase="Failed"), True),
+        ("None", RunSnapshot(phase="Failed"), False),
+        ("Failed", RunSnapshot(phase="Succeeded"), False),
+    ],
+)
+def test_runs_that_ask_a_person_are_recorded_whatever_the_trigger_records(record, snapshot, expected):
+    assert must_record(record, snapshot) is expected

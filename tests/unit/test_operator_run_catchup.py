@@ -9,9 +9,10 @@ from types import SimpleNamespace
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
+from drift import run_observation
 from drift.run_contract import RunSnapshot
 from drift.run_events import RunEvents
-from drift_operator import executions, run_catchup
+from drift_operator import run_catchup
 from drift_operator.run_catchup import CatchUp
 from drift_operator.run_reconcile import refresh
 from drift_operator.run_registry import RunRegistry
@@ -77,9 +78,9 @@ async def test_refresh_asks_temporal_for_the_snapshot_of_a_started_run_and_write
 
     async def observe(client, workflow_id, query):
         asked.append((workflow_id, query))
-        return executions.Execution("COMPLETED", None, RunSnapshot(sequence=7, phase="Succeeded"), None)
+        return run_observation.Execution("COMPLETED", None, RunSnapshot(sequence=7, phase="Succeeded"), None)
 
-    monkeypatch.setattr(executions, "observe", observe)
+    monkeypatch.setattr(run_observation, "observe", observe)
     runs, events, status = registry(3), RunEvents(), Writes()
     events.epoch, events.connected = 2, True
     started, finished, pending = runs.states()
