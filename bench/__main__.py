@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from . import definition_cache, operator_status, parallel_work, triggers, worker_chain
+from . import definition_cache, event_delivery, operator_status, parallel_work, triggers, worker_chain
 from .report import merged, update_readme, write
 
 BENCHMARKS = {
@@ -17,6 +17,7 @@ BENCHMARKS = {
     "parallel_work": parallel_work.run,
     "operator_status": operator_status.run,
     "triggers": triggers.run,
+    "event_delivery": event_delivery.run,
 }
 
 

@@ -73,3 +73,21 @@ class BatchedMap:
                 ItemBatch.run, args=[items[offset : offset + 1000], offset]
             )
         return len(results)
+
+
+@workflow.defn
+class SignalWaiter:
+    """Waits for one signal (what a hand-written consumer sends for a matching event), then ends with it."""
+
+    def __init__(self) -> None:
+        self.event: dict | None = None
+
+    @workflow.signal
+    def deliver(self, event: dict) -> None:
+        self.event = event
+
+    @workflow.run
+    async def run(self) -> dict:
+        await workflow.wait_condition(lambda: self.event is not None)
+        assert self.event is not None
+        return self.event

@@ -60,24 +60,33 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _topics(bootstrap: str, *names: str) -> None:
+def create_topics(bootstrap: str, *names: str) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for future in admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in names]).values():
         future.result(timeout=30)
 
 
-def _produce(bootstrap: str, topic: str, ids: list[str], rate: float | None = None) -> dict[str, float]:
-    """Produce one CloudEvent (binary mode) per id, at `rate` per second or at once: id -> produce time."""
+def produce(
+    bootstrap: str,
+    topic: str,
+    ids: list[str],
+    rate: float | None = None,
+    *,
+    event_type: str = "bench.event",
+    data: Callable[[int, str], dict[str, Any]] = lambda number, _id: {"n": number},
+) -> dict[str, float]:
+    """Produce one CloudEvent (binary mode) per id, at `rate` per second or at once: id -> produce time
+    (`data` gives each event's data from its number and id)."""
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 1})
     produced: dict[str, float] = {}
     began = time.monotonic()
     for number, event_id in enumerate(ids):
         if rate:
             time.sleep(max(0.0, began + number / rate - time.monotonic()))
-        headers = [("ce_id", event_id.encode()), ("ce_type", b"bench.event"), ("ce_source", b"bench"),
+        headers = [("ce_id", event_id.encode()), ("ce_type", event_type.encode()), ("ce_source", b"bench"),
                    ("ce_specversion", b"1.0"), ("content-type", b"application/json")]  # fmt: skip
         produced[event_id] = time.time()
-        producer.produce(topic, value=json.dumps({"n": number}).encode(), headers=headers)
+        producer.produce(topic, value=json.dumps(data(number, event_id)).encode(), headers=headers)
         producer.poll(0)
     assert producer.flush(60) == 0
     return produced
@@ -203,15 +212,15 @@ async def _drift_side(client: Client, bootstrap: str, namespace: str, topics: di
     """(runs/s from the backlog, produce -> start latencies in ms) through a drift-events process."""
     process, stop = _drift_events(queue)
     try:
-        _produce(bootstrap, topics["backlog"], BACKLOG_IDS)
+        produce(bootstrap, topics["backlog"], BACKLOG_IDS)
         triggers = [_trigger(namespace, "backlog", topics["backlog"], "Earliest"),
                     _trigger(namespace, "steady", topics["steady"], "Latest")]  # fmt: skip
         kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": triggers}))
         wid = {e: trigger_workflow_id(namespace, "backlog", e) for e in BACKLOG_IDS}
         rate = _rate(await _start_times(client, list(wid.values())))
-        await _caught_up(lambda ids: _produce(bootstrap, topics["steady"], ids),
+        await _caught_up(lambda ids: produce(bootstrap, topics["steady"], ids),
                          lambda e: _exists(client, trigger_workflow_id(namespace, "steady", e)))  # fmt: skip
-        produced = await asyncio.to_thread(_produce, bootstrap, topics["steady"], STEADY_IDS, STEADY_RATE)
+        produced = await asyncio.to_thread(produce, bootstrap, topics["steady"], STEADY_IDS, STEADY_RATE)
         wid = {e: trigger_workflow_id(namespace, "steady", e) for e in STEADY_IDS}
         return rate, _latencies_ms(produced, await _start_times(client, list(wid.values())), wid)
     finally:
@@ -225,7 +234,7 @@ async def _hand_side(client: Client, bootstrap: str, topics: dict[str, str], que
     task = asyncio.create_task(hand.run())
     try:
         wid = {e: HandWrittenConsumer.workflow_id(e) for e in BACKLOG_IDS}
-        _produce(bootstrap, topics["hand-backlog"], BACKLOG_IDS)
+        produce(bootstrap, topics["hand-backlog"], BACKLOG_IDS)
         rate = _rate(await _start_times(client, list(wid.values())))
     finally:
         task.cancel()
@@ -234,10 +243,10 @@ async def _hand_side(client: Client, bootstrap: str, topics: dict[str, str], que
     hand = HandWrittenConsumer(client, bootstrap, topics["hand-steady"], queue, version)
     task = asyncio.create_task(hand.run())
     try:
-        await _caught_up(lambda probes: _produce(bootstrap, topics["hand-steady"], probes),
+        await _caught_up(lambda probes: produce(bootstrap, topics["hand-steady"], probes),
                          lambda e: _exists(client, HandWrittenConsumer.workflow_id(e)))  # fmt: skip
         steady = [f"hand-{e}" for e in STEADY_IDS]
-        produced = await asyncio.to_thread(_produce, bootstrap, topics["hand-steady"], steady, STEADY_RATE)
+        produced = await asyncio.to_thread(produce, bootstrap, topics["hand-steady"], steady, STEADY_RATE)
         wid = {e: HandWrittenConsumer.workflow_id(e) for e in steady}
         return rate, _latencies_ms(produced, await _start_times(client, list(wid.values())), wid)
     finally:
@@ -252,7 +261,7 @@ async def _measure() -> list[Result]:
     namespace = f"bench-{RUN_TAG}"
     queue = f"bench-unpolled-{RUN_TAG}"
     topics = {name: f"bench-{name}-{RUN_TAG}" for name in ("backlog", "steady", "hand-backlog", "hand-steady")}
-    _topics(bootstrap, *topics.values())
+    create_topics(bootstrap, *topics.values())
     kubectl("create", "namespace", namespace)
     target = workflow("bench-target", namespace, [{"name": "done", "type": "success", "success": {"output": "input"}}])
     kubectl("apply", "-f", "-", stdin=json.dumps(target))
