@@ -74,7 +74,7 @@ class DriftProcess:
     def __init__(self, module: str, env: dict[str, str], log_path: Path, **settings: str) -> None:
         self.module = module
         self.log_path = log_path
-        self.port = _free_port()
+        self.port = free_port()
         self.env = {**env, **settings, "DRIFT_METRICS_PORT": str(self.port)}
         self.process: subprocess.Popen[bytes] | None = None
         self.receiver_url = ""
@@ -128,7 +128,7 @@ class DriftProcess:
             return response.read().decode()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -177,7 +177,7 @@ def drift_events(stack_env, crds_installed, tmp_path_factory) -> Iterator[DriftP
     """A running drift-events for the module's tests; its CloudEvents receiver at `receiver_url`."""
     if E2E_TARGET == "cluster":
         pytest.skip("drift-events has no image yet: its tests run against the process")
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("events") / "events.log"
     process = DriftProcess("drift_events.main", stack_env, log_path, DRIFT_EVENTS_PORT=str(port))
     process.receiver_url = f"http://127.0.0.1:{port}"

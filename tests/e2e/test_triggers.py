@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from typing import Any
 
@@ -24,7 +25,7 @@ from drift.run_contract import RunSnapshot
 from drift.settings import temporal_settings
 from drift.temporal_client import connect
 from drift.trigger_events import trigger_workflow_id
-from tests.conftest import kubectl, stack_command
+from tests.conftest import DriftProcess, free_port, kubectl, stack_command
 from tests.e2e.conftest import condition, eventually
 from tests.e2e.test_cli import drift
 from tests.e2e.test_workflow_runs import resume
@@ -60,6 +61,14 @@ def secret(namespace: str, name: str, value: str) -> dict:
         "metadata": metadata,
         "data": {"key": base64.b64encode(value.encode()).decode()},
     }
+
+
+def kafka_topic(admin: AdminClient, prefix: str) -> str:
+    """A new topic of two partitions, created (keep `admin` alive until then)."""
+    topic = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    for future in admin.create_topics([NewTopic(topic, 2, 1)]).values():
+        future.result(timeout=30)
+    return topic
 
 
 def apply(*objects: dict) -> None:
@@ -138,10 +147,8 @@ def _ce_headers(event_id: str, event_type: str = "order.created") -> list[tuple[
 @pytest.mark.usefixtures("drift_worker")
 def test_kafka_records_start_runs_once_each_filtered_and_mapped(namespace, stack_env, drift_events):
     bootstrap = stack_env["DRIFT_KAFKA_BOOTSTRAP"]
-    topic = f"orders-{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept alive until the topic exists
-    for future in admin.create_topics([NewTopic(topic, 2, 1)]).values():
-        future.result(timeout=30)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topic = kafka_topic(admin, "orders")
     spec = trigger(namespace, "orders", filter=CREATED, input=MAPPING)
     spec["spec"]["source"]["kafka"] = {
         "topic": topic,
@@ -185,6 +192,47 @@ def test_kafka_records_start_runs_once_each_filtered_and_mapped(namespace, stack
     drift_events.start()
     expected = {"received": 10, "filtered": 4, "started": 2, "duplicates": 4, "failed": 0}
     eventually(lambda: counts(namespace, "orders") == expected, f"counts {expected} after the re-read", timeout=90)
+
+
+@pytest.mark.usefixtures("drift_worker")
+def test_recording_is_bounded_by_the_rate_and_the_rest_is_counted(namespace, stack_env, drift_events, tmp_path):
+    """runs.record All at a burst of events: every run starts, but WorkflowRuns are created at no more than
+    DRIFT_TRIGGER_RECORD_PER_SECOND (what keeps etcd bounded at any event rate); the rest are counted."""
+    bootstrap, topic, rate, burst = stack_env["DRIFT_KAFKA_BOOTSTRAP"], f"burst-{uuid.uuid4().hex[:8]}", 5, 200
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(topic, 2, 1)]).values():
+        future.result(timeout=30)
+    spec = trigger(namespace, "burst", input=MAPPING, runs={"record": "All", "successfulRunsHistoryLimit": 1000})
+    spec["spec"]["source"]["kafka"] = {
+        "topic": topic,
+        "consumerGroup": f"burst-{namespace}",
+        "initialOffset": "Earliest",
+    }
+    apply(workflow(namespace), spec)
+    kubectl("wait", "wft/burst", "-n", namespace, "--for=condition=Ready", "--timeout=60s")
+    drift_events.stop()  # one replica, at a low rate, serves the trigger
+    limited = DriftProcess("drift_events.main", stack_env, tmp_path / "events.log",
+                           DRIFT_EVENTS_PORT=str(free_port()), DRIFT_TRIGGER_RECORD_PER_SECOND=str(rate))  # fmt: skip
+    limited.start()
+    try:
+        producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+        began = time.monotonic()
+        for number in range(burst):
+            value = json.dumps({"id": f"o-{number}", "total": 1}).encode()
+            producer.produce(topic, value=value, headers=_ce_headers(f"b-{number}", "order.created"))
+        assert producer.flush(30) == 0
+        eventually(lambda: counts(namespace, "burst")["started"] == burst, f"{burst} runs started", timeout=180)
+        elapsed = time.monotonic() - began
+        status = eventually(lambda: (found := get(namespace, "wft", "burst")["status"]).get("unrecorded") and found,
+                            "unrecorded counted")  # fmt: skip
+        recorded_runs = len(recorded(namespace, "burst"))
+        assert 0 < recorded_runs <= rate * elapsed + rate, f"{recorded_runs} WorkflowRuns in {elapsed:.1f}s"
+        eventually(lambda: recorded_runs + get(namespace, "wft", "burst")["status"]["unrecorded"] == burst,
+                   "every run recorded or counted unrecorded")  # fmt: skip
+        assert status["started"] == burst
+    finally:
+        limited.stop()
+        drift_events.start()
 
 
 @pytest.fixture

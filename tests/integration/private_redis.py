@@ -9,14 +9,14 @@ from pathlib import Path
 import redis
 
 from drift_devstack.toolchain import redis_server
-from tests.conftest import _free_port
+from tests.conftest import free_port
 
 
 class PrivateRedis:
     """A redis-server of the test's own on a free port, killed and started again on that port."""
 
     def __init__(self, workdir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.workdir = workdir
         self.process: subprocess.Popen | None = None

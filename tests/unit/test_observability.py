@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 
 import aiohttp
 
 from drift import observability
 from drift.observability import backend_problems, serve
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.conftest import free_port
 
 
 async def _ok() -> None:
@@ -41,7 +35,7 @@ async def test_backend_problems_names_each_failure_and_bounds_each_probe(monkeyp
 
 
 async def test_liveness_and_readiness_answer_independently():
-    port, problem = _free_port(), None
+    port, problem = free_port(), None
     runner = await serve(port, lambda: problem, {"redis": _ok, "hbase": _refused}, host="127.0.0.1")
     try:
         async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as session:
