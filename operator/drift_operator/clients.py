@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from temporalio.client import Client
 
@@ -29,3 +30,5 @@ class Services:
     """The run-events subscription (is a run's snapshot from the live subscription?)."""
     status: StatusWriter
     """The one writer of runs' status."""
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+    """Tasks started by kopf's startup handlers (the run resync); cancelled when the operator stops."""

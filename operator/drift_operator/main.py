@@ -68,7 +68,7 @@ async def run() -> None:
     store = HBaseStore(config.hbase)
     cache = DefinitionCache(store, config.redis_url, config.cache)
     kube = Kube("drift-operator")
-    runs, events = RunRegistry(), RunEvents()
+    runs, events = RunRegistry(config.resync_seconds), RunEvents()
     status = StatusWriter(kube, store, runs, config.coalesce_seconds)
     temporal = await connect(config.temporal)
     services = Services(config, cache, temporal, kube, runs, events, status)
@@ -107,7 +107,7 @@ async def run() -> None:
     try:
         await operator
     finally:
-        for task in (*background, operator):
+        for task in (*background, *services.background, operator):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

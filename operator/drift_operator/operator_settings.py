@@ -24,7 +24,12 @@ class OperatorSettings(BackendSettings):
     coalesce_seconds: float = 0.2
     """A run's status is patched at most once per this many seconds; newer snapshots replace pending ones."""
     resync_seconds: float = 60.0
-    """Each unfinished run is checked against Temporal this often (catches missed events and closes)."""
+    """DRIFT_RESYNC_SECONDS: each unfinished run is checked against Temporal at most this often (catches
+    missed events and closes without a final snapshot); with many runs, `resync_per_second` spaces the
+    checks further."""
+    resync_per_second: float = 10.0
+    """DRIFT_RESYNC_PER_SECOND: at most this many runs are resynced per second, whatever the number of runs
+    (at 10,000 unfinished runs and the default, each is checked about every 17 minutes)."""
     pending_retry_seconds: float = 30.0
     """A Pending run retries resolving its workflow at least this often (besides the Workflow's trigger)."""
     update_timeout_seconds: float = 10.0
@@ -43,6 +48,8 @@ def load(env: Mapping[str, str] = os.environ) -> OperatorSettings:
         **backend_settings(env),  # type: ignore[arg-type]
         watch_namespace=env.get("DRIFT_WATCH_NAMESPACE") or None,
         metrics_port=int(env.get("DRIFT_METRICS_PORT", DEFAULT_PORT)),
+        resync_seconds=float(env.get("DRIFT_RESYNC_SECONDS", OperatorSettings.resync_seconds)),
+        resync_per_second=float(env.get("DRIFT_RESYNC_PER_SECOND", OperatorSettings.resync_per_second)),
         run_ttl_seconds=_optional(env, "DRIFT_RUN_TTL_SECONDS", int),
         context_retention_days=_optional(env, "DRIFT_CONTEXT_RETENTION_DAYS", float),
     )

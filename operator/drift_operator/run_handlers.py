@@ -2,11 +2,12 @@
 
 A reconcile (run_reconcile) starts the execution once, delivers resume entries and cancels, then writes the
 status once (status_writer). The live state between reconciles comes from the worker's run events
-(run_events); a slow timer per unfinished run (every RESYNC_SECONDS, first after one interval) retries a
-Pending start and checks the execution on Temporal, so a missed event or an execution closed without one
-(time-out, termination) shows up within a minute; when the run-events subscription comes back after a gap,
-every unfinished run is checked at once (run_catchup). A finished run with a TTL (its `ttlSecondsAfterFinished`,
-else DRIFT_RUN_TTL_SECONDS) is deleted that long after `status.finishedAt`; its execution and context stay.
+(run_events). One rate-limited loop over the unfinished runs (run_resync: each about every minute, further
+apart past `resync_per_second` x 60 runs) retries a Pending start and checks the execution on Temporal, so
+a missed event or an execution closed without one (time-out, termination) shows up; when the run-events
+subscription comes back after a gap, every unfinished run is checked at once (run_catchup). A finished run
+with a TTL (its `ttlSecondsAfterFinished`, else DRIFT_RUN_TTL_SECONDS) is deleted that long after
+`status.finishedAt`; its execution and context stay.
 """
 
 from __future__ import annotations
@@ -29,14 +30,7 @@ from drift.run_contract import run_workflow_id
 from . import executions
 from .clients import Services
 from .run_reconcile import RETRY_SECONDS, reconcile
-
-RESYNC_SECONDS = 60.0
-"""Per unfinished run: retry a Pending start, or compare the status with Temporal (describe only)."""
-
-
-def unfinished(status: Mapping[str, Any], **_: Any) -> bool:
-    """kopf filter: the run has not reached a final phase."""
-    return status.get("phase") not in FINAL_PHASES
+from .run_resync import Resync
 
 
 @kopf.index(GROUP, VERSION, WORKFLOW_RUN.plural)
@@ -73,10 +67,10 @@ async def reconcile_run(body: kopf.Body, memo: Services, stalled_workflows: kopf
     await reconcile(body, memo, stalled_workflows, observe=False)
 
 
-@kopf.timer(GROUP, VERSION, WORKFLOW_RUN.plural, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS, when=unfinished)
-async def resync_run(body: kopf.Body, memo: Services, stalled_workflows: kopf.Index, **_: Any) -> None:
-    """The slow safety net for every unfinished run."""
-    await reconcile(body, memo, stalled_workflows, observe=True)
+@kopf.on.startup()
+async def start_resync(memo: Services, stalled_workflows: kopf.Index, **_: Any) -> None:
+    """The slow safety net for every unfinished run (run_resync): one loop, rate-limited."""
+    memo.background.append(asyncio.create_task(Resync(memo, stalled_workflows).run(), name="run resync"))
 
 
 def _ttl_seconds(spec: Mapping[str, Any], services: Services) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,9 @@ from typing import Any
 from drift.run_contract import RunSnapshot, run_workflow_id, workflow_id
 
 from .run_status import Observed
+
+KEPT_METADATA = ("namespace", "name", "uid", "generation", "annotations")
+"""What a run's state keeps of its metadata (the resync reconciles with it)."""
 
 
 @dataclass(eq=False)
@@ -45,6 +49,16 @@ class RunState:
     snapshot_epoch: int = -1
     """The subscription epoch of the snapshot applied last (-1: none from a live subscription)."""
     cancel_requested: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+    spec: dict[str, Any] = field(default_factory=dict)
+    """The metadata and spec last handed to a reconcile (what the resync reconciles with)."""
+    resync_at: float = 0.0
+    """When the resync looks at it next (monotonic)."""
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The run as a reconcile takes it: its metadata and spec last seen, its status as intended."""
+        return {"metadata": self.metadata, "spec": self.spec, "status": self.intended}
 
     @property
     def intended(self) -> dict[str, Any]:
@@ -61,8 +75,10 @@ class RunState:
 class RunRegistry:
     """Unfinished runs by Temporal workflow id."""
 
-    def __init__(self) -> None:
+    def __init__(self, first_resync: float = 60.0) -> None:
         self._states: dict[str, RunState] = {}
+        self.first_resync = first_resync
+        """Seconds from a run's first sight to its first resync."""
 
     def __len__(self) -> int:
         return len(self._states)
@@ -83,8 +99,15 @@ class RunRegistry:
             own = workflow_id(meta["namespace"], meta["name"], meta["uid"])
             status = plain(body.get("status") or {})
             state = RunState(meta["namespace"], meta["name"], meta["uid"], key, adopted=key != own, status=status)
+            state.resync_at = time.monotonic() + self.first_resync
             self._states[key] = state
         state.generation = meta.get("generation")
+        state.metadata = {
+            name: plain(meta[name])
+            for name in ("namespace", "name", "uid", "generation", "annotations")
+            if name in meta
+        }
+        state.spec = plain(body.get("spec") or {})
         return state
 
     def forget(self, key: str) -> None:

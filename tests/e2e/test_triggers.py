@@ -71,6 +71,14 @@ def kafka_topic(admin: AdminClient, prefix: str) -> str:
     return topic
 
 
+def ready_kafka_trigger(namespace: str, name: str, topic: str, group: str, **spec: Any) -> None:
+    """Apply `order-flow` and a trigger of it reading `topic` from its beginning; wait until it is Ready."""
+    body = trigger(namespace, name, **spec)
+    body["spec"]["source"]["kafka"] = {"topic": topic, "consumerGroup": group, "initialOffset": "Earliest"}
+    apply(workflow(namespace), body)
+    kubectl("wait", f"wft/{name}", "-n", namespace, "--for=condition=Ready", "--timeout=60s")
+
+
 def apply(*objects: dict) -> None:
     kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(objects))
 
@@ -149,14 +157,7 @@ def test_kafka_records_start_runs_once_each_filtered_and_mapped(namespace, stack
     bootstrap = stack_env["DRIFT_KAFKA_BOOTSTRAP"]
     admin = AdminClient({"bootstrap.servers": bootstrap})
     topic = kafka_topic(admin, "orders")
-    spec = trigger(namespace, "orders", filter=CREATED, input=MAPPING)
-    spec["spec"]["source"]["kafka"] = {
-        "topic": topic,
-        "consumerGroup": f"drift-{namespace}",
-        "initialOffset": "Earliest",
-    }
-    apply(workflow(namespace), spec)
-    kubectl("wait", "wft/orders", "-n", namespace, "--for=condition=Ready", "--timeout=60s")
+    ready_kafka_trigger(namespace, "orders", topic, f"drift-{namespace}", filter=CREATED, input=MAPPING)
 
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
     records = [
@@ -198,18 +199,10 @@ def test_kafka_records_start_runs_once_each_filtered_and_mapped(namespace, stack
 def test_recording_is_bounded_by_the_rate_and_the_rest_is_counted(namespace, stack_env, drift_events, tmp_path):
     """runs.record All at a burst of events: every run starts, but WorkflowRuns are created at no more than
     DRIFT_TRIGGER_RECORD_PER_SECOND (what keeps etcd bounded at any event rate); the rest are counted."""
-    bootstrap, topic, rate, burst = stack_env["DRIFT_KAFKA_BOOTSTRAP"], f"burst-{uuid.uuid4().hex[:8]}", 5, 200
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    for future in admin.create_topics([NewTopic(topic, 2, 1)]).values():
-        future.result(timeout=30)
-    spec = trigger(namespace, "burst", input=MAPPING, runs={"record": "All", "successfulRunsHistoryLimit": 1000})
-    spec["spec"]["source"]["kafka"] = {
-        "topic": topic,
-        "consumerGroup": f"burst-{namespace}",
-        "initialOffset": "Earliest",
-    }
-    apply(workflow(namespace), spec)
-    kubectl("wait", "wft/burst", "-n", namespace, "--for=condition=Ready", "--timeout=60s")
+    bootstrap, rate, burst = stack_env["DRIFT_KAFKA_BOOTSTRAP"], 5, 200
+    topic = kafka_topic(AdminClient({"bootstrap.servers": bootstrap}), "burst")
+    runs = {"record": "All", "successfulRunsHistoryLimit": 1000}
+    ready_kafka_trigger(namespace, "burst", topic, f"burst-{namespace}", input=MAPPING, runs=runs)
     drift_events.stop()  # one replica, at a low rate, serves the trigger
     limited = DriftProcess("drift_events.main", stack_env, tmp_path / "events.log",
                            DRIFT_EVENTS_PORT=str(free_port()), DRIFT_TRIGGER_RECORD_PER_SECOND=str(rate))  # fmt: skip
