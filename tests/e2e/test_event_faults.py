@@ -386,13 +386,16 @@ def test_runs_waiting_at_an_event_node_get_their_events_across_a_worker_kill(nam
     topic = new_topic(bootstrap, "payments")
     apply(awaiting_flow(namespace, topic))
     kubectl("wait", "workflow/await-payment", "-n", namespace, "--for=condition=Ready", "--timeout=60s")
-    orders = [f"o-{i}" for i in range(WAITING_RUNS)]
+    # Order ids of this test's own: an inbox is keyed by event type and correlation value, not by topic or
+    # namespace, so another test's payment for "o-1" would be taken at once.
+    orders = [f"{namespace}-o-{i}" for i in range(WAITING_RUNS)]
     apply(*(awaiting_run(namespace, order) for order in orders))
 
-    def waiting() -> bool:  # the others reach the node later and find their event in the inbox
-        return sum(1 for status in phases(namespace).values() if status.get("phase") == "Waiting") >= len(orders) // 2
+    def waiting() -> bool:
+        found = phases(namespace)
+        return len(found) == len(orders) and all(status.get("phase") == "Waiting" for status in found.values())
 
-    poll(waiting, "runs waiting for their payment", 180)
+    poll(waiting, "every run waiting for its payment", 180)
 
     sender = producer(bootstrap)
     sent = 0
