@@ -4,7 +4,9 @@ an earlier one, or failed.
 The run starts the way the operator starts a WorkflowRun (drift.run_start: the Workflow's latest Ready
 version, the input checked, `DriftRun` under a fixed workflow id with duplicate rejection). Conditions that
 pass (Temporal, HBase or Redis unreachable; the Workflow not Ready) raise `TryLater`: Kafka retries the
-event before committing its offset, the receiver answers 503 so the sender retries.
+event before committing its offset, the receiver answers 503 so the sender retries. With `runs.record: All`
+a duplicate is recorded too: drift-events may have crashed after starting the run and before recording it,
+and the event comes again because its offset was not committed or its sender had no answer.
 """
 
 from __future__ import annotations
@@ -73,7 +75,16 @@ class Starter:
         except RPCError as exc:
             raise TryLater(f"Temporal: {exc.message}") from None
         if run_id is None:
+            if trigger.spec.runs.record == "All":  # a crash may have come between the start and its record
+                await self._record_again(trigger, workflow_id)
             return Outcome("duplicate", run=name, workflow_id=workflow_id)
         if trigger.spec.runs.record == "All":
             await self._recorder.record(trigger, workflow_id, start, datetime.now(UTC))
         return Outcome("started", run=name, workflow_id=workflow_id)
+
+    async def _record_again(self, trigger: Served, workflow_id: str) -> None:
+        """Record the execution an event started before (a WorkflowRun that exists already is left alone)."""
+        try:
+            await self._recorder.record_execution(trigger, workflow_id)
+        except RPCError as exc:
+            raise TryLater(f"Temporal: {exc.message}") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 
@@ -127,3 +128,51 @@ AWAITING = WaitingFor(node="await-payment", message="await payment.confirmed", s
 )
 def test_runs_that_ask_a_person_are_recorded_whatever_the_trigger_records(record, snapshot, expected):
     assert must_record(record, snapshot) is expected
+
+
+class _Recorder:
+    """Counts what the starter asks to record."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.again: list[str] = []
+
+    async def record(self, _trigger: Served, workflow_id: str, *_: object) -> None:
+        self.started.append(workflow_id)
+
+    async def record_execution(self, _trigger: Served, workflow_id: str) -> None:
+        self.again.append(workflow_id)
+
+
+@pytest.mark.parametrize(("record", "again"), [("All", 1), ("Failed", 0), ("None", 0)])
+async def test_a_duplicate_of_a_recorded_trigger_is_recorded_again(monkeypatch, record, again):
+    """drift-events may crash between starting a run and recording it; the event comes again as a duplicate."""
+    from drift import run_start  # noqa: PLC0415
+    from drift_events.starter import Starter  # noqa: PLC0415
+
+    pinned = run_start.Pinned(stored=SimpleNamespace(version="0123456789ab"), timeout_seconds=None)  # type: ignore[arg-type]
+    run_ids = iter(["run-1", None])
+
+    async def pin(*_: object) -> run_start.Pinned:
+        return pinned
+
+    async def start(*_: object) -> str | None:
+        return next(run_ids)
+
+    monkeypatch.setattr(run_start, "pin", pin)
+    monkeypatch.setattr(run_start, "start", start)
+    spec = WorkflowTriggerSpec.model_validate(
+        {
+            "workflowRef": {"name": "wf"},
+            "source": {"kafka": {"topic": "t", "consumerGroup": "g"}},
+            "runs": {"record": record},
+        }
+    )
+    trigger = Served("shop", "orders", "uid-1", 1, spec, compile_trigger(spec))
+    recorder = _Recorder()
+    starter = Starter(None, None, "drift", recorder)  # type: ignore[arg-type]
+    event = {"id": "e-1", "type": "order.created", "source": "shop", "data": {}}
+    assert (await starter.handle(trigger, event)).kind == "started"
+    assert (await starter.handle(trigger, event)).kind == "duplicate"
+    assert len(recorder.again) == again
+    assert recorder.again == recorder.started[:again]

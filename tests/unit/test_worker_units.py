@@ -132,3 +132,80 @@ def test_the_value_cache_keeps_what_the_node_needs_and_evicts_the_oldest():
 def test_context_limits_come_from_the_environment():
     assert context_limits({}) == ContextLimits(inline_bytes=64 * 1024, max_bytes=64 * 1024 * 1024)
     assert context_limits({"DRIFT_CONTEXT_INLINE_BYTES": "10", "DRIFT_CONTEXT_MAX_BYTES": "20"}).max_bytes == 20
+
+
+class _Message:
+    def __init__(self, offset: int) -> None:
+        self._offset = offset
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return "payments"
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+    def headers(self) -> list:
+        return []
+
+    def key(self) -> None:
+        return None
+
+    def value(self) -> bytes:
+        return b"not a CloudEvent"
+
+
+class _Consumer:
+    """Two records; the first commit fails as it does while the broker is down."""
+
+    def __init__(self) -> None:
+        self.queue = [_Message(0), _Message(1)]
+        self.committed: list[int] = []
+        self.closed = False
+
+    def subscribe(self, _topics: list[str]) -> None:
+        pass
+
+    def poll(self, _timeout: float) -> _Message | None:
+        return self.queue.pop(0) if self.queue else None
+
+    def commit(self, message: _Message, asynchronous: bool) -> None:
+        assert not asynchronous
+        if message.offset() == 0:
+            from confluent_kafka import KafkaError, KafkaException  # noqa: PLC0415
+
+            raise KafkaException(KafkaError(KafkaError._TRANSPORT))
+        self.committed.append(message.offset())
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _Inbox:
+    async def topics(self) -> list[str]:
+        return ["payments"]
+
+
+async def test_the_event_dispatcher_outlives_a_failed_commit():
+    """A commit refused (the broker down) is logged; the dispatcher goes on with the next event."""
+    import asyncio  # noqa: PLC0415
+
+    from drift_worker.event_dispatcher import EventDispatcher  # noqa: PLC0415
+
+    dispatcher = EventDispatcher("127.0.0.1:1", _Inbox(), None)  # type: ignore[arg-type]
+    dispatcher.consumer.close()
+    consumer = dispatcher.consumer = _Consumer()  # type: ignore[assignment]
+    task = asyncio.create_task(dispatcher.run())
+    deadline = asyncio.get_running_loop().time() + 10
+    while consumer.committed != [1]:
+        assert not task.done(), task
+        assert asyncio.get_running_loop().time() < deadline, "the second event never committed"
+        await asyncio.sleep(0.05)
+    dispatcher.stop()
+    await asyncio.wait_for(task, 10)
+    assert consumer.closed

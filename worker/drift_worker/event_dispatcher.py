@@ -64,29 +64,40 @@ class EventDispatcher:
         self.stopping = asyncio.Event()
 
     async def run(self) -> None:
-        """Dispatch until `stop()`; the consumer is closed once no poll is in flight."""
+        """Dispatch until `stop()`; the consumer is closed once no poll is in flight. A failure (HBase,
+        Temporal or Kafka out of reach) is logged and the loop goes on: it never ends before `stop()`."""
         loop = asyncio.get_running_loop()
         try:
             while not self.stopping.is_set():
-                await self._follow_topics()
-                if not self.topics:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.stopping.wait(), TOPICS_REFRESH_SECONDS)
-                    continue
-                message = await loop.run_in_executor(None, self.consumer.poll, POLL_SECONDS)
-                if message is None or message.error() is not None:
-                    continue
                 try:
-                    await self.dispatch(message)
-                except Exception:  # HBase or Temporal out of reach: read the event again
-                    log.warning("dispatching %s[%d]@%d failed; retrying", message.topic(), message.partition(),
-                                message.offset(), exc_info=True)  # fmt: skip
-                    self.consumer.seek(TopicPartition(message.topic(), message.partition(), message.offset()))
+                    await self._step(loop)
+                except Exception:  # whatever failed is tried again: the loop must not end
+                    log.warning("event dispatch failed; retrying", exc_info=True)
                     await asyncio.sleep(1.0)
-                    continue
-                await loop.run_in_executor(None, functools.partial(self.consumer.commit, message, asynchronous=False))
         finally:
             await loop.run_in_executor(None, self.consumer.close)
+
+    async def _step(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Follow the topics, take one event, dispatch it, commit its offset (after the signals)."""
+        await self._follow_topics()
+        if not self.topics:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), TOPICS_REFRESH_SECONDS)
+            return
+        message = await loop.run_in_executor(None, self.consumer.poll, POLL_SECONDS)
+        if message is None or message.error() is not None:
+            return
+        try:
+            await self.dispatch(message)
+        except Exception:  # HBase or Temporal out of reach: read the event again
+            log.warning("dispatching %s[%d]@%d failed; retrying", message.topic(), message.partition(),
+                        message.offset(), exc_info=True)  # fmt: skip
+            self.consumer.seek(TopicPartition(message.topic(), message.partition(), message.offset()))
+            await asyncio.sleep(1.0)
+            return
+        # A commit that fails (the broker gone, the partition moved) is logged by `run`: the event comes
+        # again, and its runs ignore an event id they have taken.
+        await loop.run_in_executor(None, functools.partial(self.consumer.commit, message, asynchronous=False))
 
     def stop(self) -> None:
         self.stopping.set()
