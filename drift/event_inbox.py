@@ -45,6 +45,10 @@ class EventInbox:
     async def deliver(self, key: str, event: dict[str, Any]) -> list[str]:
         """Put `event` in the inbox of `key`, then return the workflow ids waiting for it."""
         await self.store.put(INBOX_TABLE, key, _column(str(event["id"])), json.dumps(event).encode())
+        return await self.waiting(key)
+
+    async def waiting(self, key: str) -> list[str]:
+        """The workflow ids registered as waiting for `key`."""
         cells = await self.store.row(WAIT_TABLE, key)
         return [column.decode().split(":", 1)[1] for column in cells]
 

@@ -1,8 +1,10 @@
 """Correlation keys of awaited events: what an `event` node waits for, and what an arriving event matches.
 
-An `event` node's correlation `event.<path> == <expression>` becomes a key `{type}/{path}={value}` when the
-run reaches the node; an arriving event of that type has the key made of its own value at `<path>`. A key is
-one lookup where a general predicate would have to be tried against every waiting run.
+An `event` node's correlation `event.<path> == <expression>` becomes a key `{topic}/{type}/{path}={value}`
+when the run reaches the node; an arriving event of that type on that topic has the key made of its own
+value at `<path>`. A key is one lookup where a general predicate would have to be tried against every
+waiting run. The topic is part of the key, so a run waiting on one topic never takes an event from another;
+runs that registered before it was (`unscoped_key`) are still signalled until they have all ended.
 """
 
 from __future__ import annotations
@@ -26,9 +28,14 @@ def parse_correlation(text: str) -> tuple[str, str]:
     return found.group(1), found.group(2)
 
 
-def event_key(event_type: str, path: str, value: Any) -> str:
-    """The correlation key of a value at `path` of events of `event_type`."""
-    return f"{event_type}/{path}={json.dumps(value, sort_keys=True, separators=(',', ':'))}"
+def event_key(topic: str, event_type: str, path: str, value: Any) -> str:
+    """The correlation key of a value at `path` of events of `event_type` on `topic`."""
+    return f"{topic}/{event_type}/{path}={json.dumps(value, sort_keys=True, separators=(',', ':'))}"
+
+
+def unscoped_key(topic: str, key: str) -> str:
+    """The key without its topic: how runs that waited before keys had topics registered."""
+    return key.removeprefix(f"{topic}/")
 
 
 def value_at(event: dict[str, Any], path: str) -> tuple[bool, Any]:

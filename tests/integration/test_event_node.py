@@ -70,7 +70,7 @@ async def test_only_the_matching_event_is_taken_once(drift, dispatcher, topic, s
     bootstrap = stack_env["DRIFT_KAFKA_BOOTSTRAP"]
     handle = await drift.start(await drift.publish_workflow("await-late", _workflow(topic)), {"orderId": "o-2"})
     waiting = await snapshot_when(handle, lambda s: s.phase == "Waiting", within=30)
-    assert waiting.waiting_for.event.key == 'payment.confirmed/data.orderId="o-2"'
+    assert waiting.waiting_for.event.key == f'{topic}/payment.confirmed/data.orderId="o-2"'
     assert waiting.waiting_for.message == "await payment.confirmed"
     _publish(bootstrap, topic, "other-1", "o-other")
     _publish(bootstrap, topic, "wrong-type", "o-2", event_type="payment.failed")

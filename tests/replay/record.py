@@ -245,17 +245,25 @@ async def emit(drift: Drift, server: EchoServer) -> WorkflowHandle:
     return await _started(drift, "emit", spec, {"id": "o-1"})
 
 
+EVENT_TIMEOUT = {"startAt": "await-payment", "nodes": [
+    {"name": "await-payment", "type": "event", "next": "paid",
+     "event": {"source": {"kafka": {"topic": "payments"}}, "type": "payment.confirmed",
+               "correlation": "event.data.orderId == input.id", "timeoutSeconds": 1, "onTimeout": "late"}},
+    {"name": "paid", "type": "success"},
+    {"name": "late", "type": "success", "success": {"output": "'no payment'"}},
+]}  # fmt: skip
+
+
 @scenario
 async def event_timeout(drift: Drift, _: EchoServer) -> WorkflowHandle:
     """An event node nobody sends an event to: it registers, waits, times out to onTimeout."""
-    spec = {"startAt": "await-payment", "nodes": [
-        {"name": "await-payment", "type": "event", "next": "paid",
-         "event": {"source": {"kafka": {"topic": "payments"}}, "type": "payment.confirmed",
-                   "correlation": "event.data.orderId == input.id", "timeoutSeconds": 1, "onTimeout": "late"}},
-        {"name": "paid", "type": "success"},
-        {"name": "late", "type": "success", "success": {"output": "'no payment'"}},
-    ]}  # fmt: skip
-    return await _started(drift, "event-timeout", spec, {"id": "o-2"})
+    return await _started(drift, "event-timeout", EVENT_TIMEOUT, {"id": "o-2"})
+
+
+@scenario
+async def event_timeout_topic_keys(drift: Drift, _: EchoServer) -> WorkflowHandle:
+    """The same with the wait's key scoped by its topic (patch `event-keys-scoped-by-topic`)."""
+    return await _started(drift, "event-timeout-topic-keys", EVENT_TIMEOUT, {"id": "o-3"})
 
 
 async def record(names: list[str]) -> None:

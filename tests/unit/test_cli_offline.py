@@ -25,7 +25,7 @@ def test_validate_accepts_good_manifests_with_refs_across_files():
     result = drift("validate", "-f", str(FIXTURES / "good"), "-f", str(SAMPLES))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
-    assert "ok: 18 Drift objects checked" in result.stderr
+    assert "ok: 19 Drift objects checked" in result.stderr
 
 
 def test_validate_reports_one_precise_line_per_problem():
@@ -259,4 +259,4 @@ spec:
     assert json.loads(result.stdout)["output"] == {"orderId": "o-1", "paid": True}
     waiting = json.loads(drift(*args, stdin='{"id": "o-1"}').stdout)
     assert waiting["phase"] == "Waiting"
-    assert waiting["waitingFor"]["message"] == 'await payment.confirmed (payment.confirmed/data.orderId="o-1")'
+    assert waiting["waitingFor"]["message"] == 'await payment.confirmed (payments/payment.confirmed/data.orderId="o-1")'

@@ -2,7 +2,8 @@
 
 One consumer in the group `drift-await` per worker process (Kafka spreads the partitions over the workers).
 For each event: its keys for the correlation paths in use (`EventInbox.paths`), the event written to each
-key's inbox, then every run registered under the key signalled (`drift.event`). The offset is committed only
+key's inbox, then every run registered under the key signalled (`drift.event`), and every run registered
+under the key without its topic (runs that waited before keys had topics). The offset is committed only
 after that, so a crash re-reads (at least once) and the runs ignore an event id they have taken. The
 subscription follows the topics runs register, checked every few seconds; a new topic is read from its
 beginning, so an event published before any run waited on its topic still reaches the inbox.
@@ -25,7 +26,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from drift.event_inbox import EventInbox
-from drift.event_keys import event_key, value_at
+from drift.event_keys import event_key, unscoped_key, value_at
 from drift.run_contract import SIGNAL_EVENT
 
 from .messages import EventDelivery
@@ -119,13 +120,17 @@ class EventDispatcher:
         except ValueError as exc:
             log.warning("skipped %s[%d]@%d: %s", message.topic(), message.partition(), message.offset(), exc)
             return
-        for field in await self.inbox.paths(message.topic(), event["type"]):
+        topic = message.topic()
+        for field in await self.inbox.paths(topic, event["type"]):
             found, value = value_at(event, field)
             if not found:
                 continue
-            key = event_key(event["type"], field, value)
+            key = event_key(topic, event["type"], field, value)
             for workflow_id in await self.inbox.deliver(key, event):
                 await self._signal(workflow_id, EventDelivery(key=key, event=event))
+            legacy = unscoped_key(topic, key)  # runs that registered before keys had topics
+            for workflow_id in await self.inbox.waiting(legacy):
+                await self._signal(workflow_id, EventDelivery(key=legacy, event=event))
 
     async def _signal(self, workflow_id: str, delivery: EventDelivery) -> None:
         try:

@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
+    from drift.event_keys import unscoped_key
     from drift.models.run import (
         MAX_STATUS_CURSORS,
         MAX_STATUS_NODES,
@@ -70,6 +71,8 @@ RESUME_ONCE = "resume-once-across-runs"
 """Patch: a resume index accepted before (also before a continue-as-new) is answered, not applied again."""
 CONTEXT_VALUES = "large-context-values-in-hbase"
 """Patch: a context value over the inline limit is stored in HBase and referenced; the context is bounded."""
+TOPIC_KEYS = "event-keys-scoped-by-topic"
+"""Patch: an event node's correlation key starts with its topic (before: `{type}/{path}={value}` only)."""
 VISIBLE_WHILE_RUNNING = SLOW_TYPES | {"parallel", "map"}
 """Node types published as the current node before they run (pure nodes take no time)."""
 LOCAL = {
@@ -213,6 +216,8 @@ class DriftRunWorkflow(TemporalHost):
         """Register the wait, take an event already in the inbox or wait for the `drift.event` signal."""
         assert node.event is not None
         wait = wait.model_copy(update={"workflow_id": workflow.info().workflow_id})
+        if not workflow.patched(TOPIC_KEYS):  # a run that registered its wait before keys had topics
+            wait = wait.model_copy(update={"key": unscoped_key(wait.topic, wait.key)})
         for event in await workflow.execute_local_activity_method(RunActivities.register_wait, wait, **LOCAL):
             self._offer(wait.key, event)
         arrived = bool(self.arrived.get(wait.key))

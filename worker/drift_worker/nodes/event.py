@@ -15,7 +15,7 @@ async def run(node: ResolvedNode, runtime: Runtime) -> Outcome:
     field, expression = parse_correlation(block.correlation)  # checked when the Workflow was applied
     value = evaluate(expression, runtime.scope(), "event.correlation")
     wait = EventWait(topic=block.source.kafka.topic, type=block.type, field=field,
-                     key=event_key(block.type, field, value))  # fmt: skip
+                     key=event_key(block.source.kafka.topic, block.type, field, value))  # fmt: skip
     event = await runtime.await_event(node, wait)
     if event is not None:
         return Outcome(next=node.next, result=event)
