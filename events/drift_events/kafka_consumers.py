@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaException, Message
 
+from drift.kafka_groups import CONSUMER_CONFIG
+
 from .cloud_events import MalformedEvent, from_kafka
 from .counters import TriggerCounters
 from .events_settings import EventsSettings
@@ -48,9 +50,9 @@ class TriggerConsumer:
         source = self.trigger.spec.source.kafka
         assert source is not None
         return {
+            **CONSUMER_CONFIG,
             "bootstrap.servers": self._settings.kafka_bootstrap,
             "group.id": source.consumer_group,
-            "enable.auto.commit": False,
             "auto.offset.reset": source.initial_offset.lower(),
             "client.id": f"drift-events-{self.trigger.namespace}-{self.trigger.name}",
         }

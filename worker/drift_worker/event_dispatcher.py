@@ -27,6 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from drift.event_inbox import EventInbox
 from drift.event_keys import event_key, unscoped_key, value_at
+from drift.kafka_groups import CONSUMER_CONFIG
 from drift.run_contract import SIGNAL_EVENT
 
 from .messages import EventDelivery
@@ -58,7 +59,7 @@ class EventDispatcher:
     def __init__(self, bootstrap: str, inbox: EventInbox, temporal: Client, group: str = GROUP) -> None:
         self.inbox = inbox
         self.temporal = temporal
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+        self.consumer = Consumer({**CONSUMER_CONFIG, "bootstrap.servers": bootstrap, "group.id": group,
                                   "auto.offset.reset": "earliest"})  # fmt: skip
         self.topics: list[str] = []
         self.checked = 0.0
