@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from temporalio.testing import ActivityEnvironment
 
 from drift.stored_definition import StoredDefinition
-from drift_worker import secret_access
+from drift_worker import activities, secret_access
 from drift_worker.context_values import CACHE_BYTES, ContextLimits, ValueCache, ValueRef, named_keys
 from drift_worker.egress import EgressPolicy, parse_cidrs, policy_from_env
 from drift_worker.graph import PinnedGraph, ResolvedNode
@@ -132,3 +134,18 @@ def test_the_value_cache_keeps_what_the_node_needs_and_evicts_the_oldest():
 def test_context_limits_come_from_the_environment():
     assert context_limits({}) == ContextLimits(inline_bytes=64 * 1024, max_bytes=64 * 1024 * 1024)
     assert context_limits({"DRIFT_CONTEXT_INLINE_BYTES": "10", "DRIFT_CONTEXT_MAX_BYTES": "20"}).max_bytes == 20
+
+
+async def test_side_effect_attempts_heartbeat_while_they_wait(monkeypatch: pytest.MonkeyPatch):
+    # A dead worker's attempt is then retried after the heartbeat timeout, not the node's 300 s.
+    monkeypatch.setattr(activities, "HEARTBEAT_EVERY_SECONDS", 0.01)
+    beats: list[object] = []
+    environment = ActivityEnvironment()
+    environment.on_heartbeat = lambda *details: beats.append(details)
+
+    async def slow_call() -> str:
+        await asyncio.sleep(0.1)
+        return "answer"
+
+    assert await environment.run(activities.heartbeating, slow_call()) == "answer"
+    assert len(beats) >= 3
