@@ -26,6 +26,7 @@ def main(names: list[str]) -> int:
     if unknown:
         sys.exit(f"unknown fault {', '.join(unknown)}: choose from {', '.join(FAULTS)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # retries while the API server is down
     config.load_kube_config()
     count = int(os.environ.get("CHAOS_RUNS", "200"))
     with CountingServer() as server:
