@@ -11,18 +11,21 @@ BIN := $(CURDIR)/$(VENV)/bin
 DEV_DIR := $(CURDIR)/.dev
 TEST_DIR := $(CURDIR)/.dev/test
 BENCH_DIR := $(CURDIR)/.dev/bench
+CHAOS_DIR := $(CURDIR)/.dev/chaos
 CLUSTER_DIR := $(CURDIR)/.dev/cluster
 CLUSTER_TEST_DIR := $(CURDIR)/.dev/test-cluster
 STACK := $(BIN)/python -m drift_devstack
 PYTEST_ARGS ?=
 BENCH ?=
+FAULTS ?=
 
-.PHONY: help install dev dev-up dev-down test test-up test-down bench lint crds e2e-kind images cluster-up cluster-down test-cluster
+.PHONY: help install dev dev-up dev-down test test-up test-down bench chaos lint crds e2e-kind images cluster-up cluster-down test-cluster
 
 help:
 	@echo "make dev    run Drift on a local stack (Kubernetes API server, Temporal, Redis, HBase) until Ctrl-C"
 	@echo "make test   run the whole suite (lint, unit, integration, e2e) against a fresh local stack"
 	@echo "make bench  run the benchmarks against a local stack; writes bench/results.json (BENCH=\"NAME...\": only those)"
+	@echo "make chaos  kill -9 each stack service under 200 runs in flight, check every run; table in the README (FAULTS=\"NAME...\": only those)"
 	@echo "make dev-up / dev-down, test-up / test-down: start or stop a stack and leave it"
 	@echo "make crds   regenerate crds/ from the pydantic models in drift/models, config/rbac/ from the chart"
 	@echo "make images build the operator and worker images here (buildah; root)"
@@ -83,6 +86,17 @@ bench: install
 	@set +e; set -a; . $(BENCH_DIR)/env; set +a; \
 	  $(BIN)/python -m bench $(BENCH); rc=$$?; \
 	  $(STACK) --state-dir $(BENCH_DIR) down || rc=1; \
+	  exit $$rc
+
+chaos: install
+	@$(STACK) --state-dir $(CHAOS_DIR) down --purge
+	@$(STACK) --state-dir $(CHAOS_DIR) up
+	@. $(CHAOS_DIR)/env && kubectl apply --server-side -f crds/ >/dev/null \
+	  && kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
+	@$(STACK) --state-dir $(CHAOS_DIR) up drift-worker drift-operator
+	@set +e; set -a; . $(CHAOS_DIR)/env; set +a; \
+	  $(BIN)/python -m chaos $(FAULTS); rc=$$?; \
+	  $(STACK) --state-dir $(CHAOS_DIR) down || rc=1; \
 	  exit $$rc
 
 lint: install

@@ -65,7 +65,12 @@ def readme_table(results: list[Result]) -> str:
 
 def update_readme(results: list[Result]) -> None:
     """Replace the table between the README's bench markers (so it always matches results.json)."""
+    replace_in_readme(START, END, readme_table(results))
+
+
+def replace_in_readme(start: str, end: str, body: str) -> None:
+    """Replace what stands between two marker comments of the README with `body`."""
     text = README.read_text()
-    head, _, rest = text.partition(START)
-    _, _, tail = rest.partition(END)
-    README.write_text(f"{head}{START}\n{readme_table(results)}\n{END}{tail}")
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
+    README.write_text(f"{head}{start}\n{body}\n{end}{tail}")

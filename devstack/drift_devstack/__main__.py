@@ -57,6 +57,7 @@ def _load_images(stack: Stack, args: argparse.Namespace) -> None:
 COMMANDS = {
     "up": lambda stack, args: stack.up(args.services),
     "down": _down,
+    "kill": lambda stack, args: stack.kill(args.services),
     "restart": _restart,
     "status": _status,
     "env": lambda stack, args: print(stack.config.env_file),

@@ -123,11 +123,19 @@ class ProcessManager:
 
     def stop(self, name: str, timeout: float = 30.0) -> bool:
         """SIGTERM the service's whole process group, SIGKILL what is left after `timeout`."""
+        return self._signal_group(name, ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)))
+
+    def kill(self, name: str) -> bool:
+        """SIGKILL the service's whole process group at once: a crash, no clean shutdown (`start` restarts it)."""
+        return self._signal_group(name, ((signal.SIGKILL, 10.0),))
+
+    def _signal_group(self, name: str, steps: Sequence[tuple[signal.Signals, float]]) -> bool:
+        """Send each signal to the group in turn until it is gone; False if the service was not running."""
         pid = self.pid(name)
         self._pid_file(name).unlink(missing_ok=True)
         if pid is None:
             return False
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+        for sig, wait in steps:
             try:
                 os.killpg(pid, sig)
             except ProcessLookupError:

@@ -127,6 +127,14 @@ class Stack:
         if not names:
             ports.release(self.config)
 
+    def kill(self, names: list[str]) -> None:
+        """SIGKILL the named services (no grace: a crash); `up` starts them again on the same data and ports."""
+        if not names:
+            raise StackError("kill needs the services to kill (e.g. kill redis)")
+        for name in self.expand(names):
+            if self.processes.kill(name):
+                print(f"  {name:<15} killed", flush=True)
+
     def purge(self) -> None:
         """Delete the data and logs of a stopped stack (the test suite starts from nothing each time)."""
         if any(self.status().values()):

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import kopf
+from temporalio.client import RPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from drift import run_observation, run_start
@@ -147,7 +148,7 @@ async def _deliver(
             refusal = await executions.resume(
                 services.temporal, state.workflow_id, request, services.settings.update_timeout_seconds
             )
-        except (TimeoutError, RPCError):
+        except (TimeoutError, RPCError, RPCTimeoutOrCancelledError):  # the last: Temporal went away mid-update
             return index, notice, False
         if refusal is not None:
             notice = f"resume[{index}] for node {entry.node} refused: {refusal}"

@@ -70,7 +70,9 @@ def phase_of(observed: Observed) -> tuple[Phase, str]:
         return "Failed", "InvalidInput"
     if not observed.started:
         return "Pending", observed.blocked or "Starting"
-    phase = snapshot.phase if snapshot else "Running"
+    # A snapshot that says the run ended counts once Temporal has recorded the end: until then the end may
+    # still be lost (a Temporal server that died before it committed the workflow task that ended the run).
+    phase = snapshot.phase if snapshot and snapshot.phase not in FINAL_PHASES else "Running"
     return phase, PHASE_REASONS.get(phase, phase)
 
 

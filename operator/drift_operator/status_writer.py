@@ -7,7 +7,9 @@ next snapshot so both go out as one patch; one that only observed is staged with
 not start the run writes at once. Snapshots from the run events are coalesced per run: only the newest (by
 `sequence`) is kept and a Running one is written at most once per `coalesce_seconds`, so a fast run costs a
 handful of patches per second and a waiting run costs nothing; a snapshot at rest (Waiting or finished: no
-other follows soon) is written at once. When a started run ends, the time is recorded beside its context
+other follows soon) is written at once. A snapshot saying the run ended is confirmed on Temporal first (the
+execution closes just after the worker sends it); an end Temporal has not recorded is not shown. When a
+started run ends, the time is recorded beside its context
 in HBase (context retention goes by it) before the final status is written. Phase changes are recorded as
 Events in the background: they never hold up a status write.
 """
@@ -24,7 +26,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+from temporalio.client import Client
+from temporalio.service import RPCError
 
+from drift import run_observation
 from drift.conditions import parse_timestamp
 from drift.errors import BackendUnavailable
 from drift.kube_client import Kube, KubeError
@@ -35,17 +40,23 @@ from drift.run_contract import RunEvent
 from drift.storage.hbase import HBaseStore
 
 from .run_registry import RunRegistry, RunState, plain
-from .run_status import changes, run_status
+from .run_status import Observed, changes, run_status
 
 log = logging.getLogger(__name__)
 KIND = "WorkflowRun"
+CONFIRM_SECONDS = 5.0
+"""How long a snapshot's end waits for Temporal to record the execution's close before the status goes on
+without it (the resync finds the close later)."""
 
 
 class StatusWriter:
     """Writes runs' status: at once for a reconcile, coalesced for run events."""
 
-    def __init__(self, kube: Kube, store: HBaseStore, runs: RunRegistry, coalesce_seconds: float) -> None:
+    def __init__(
+        self, kube: Kube, store: HBaseStore, runs: RunRegistry, coalesce_seconds: float, temporal: Client
+    ) -> None:
         self.kube = kube
+        self.temporal = temporal
         self.store = store
         self.runs = runs
         self.coalesce_seconds = coalesce_seconds
@@ -64,6 +75,8 @@ class StatusWriter:
         """Record what was `seen` (Observed fields), compute the status with the staged fields and `extra`, patch
         what changes. Hold `state.lock`."""
         state.observed = dataclasses.replace(state.observed, **seen)
+        if _end_unconfirmed(state.observed):
+            state.observed = dataclasses.replace(state.observed, **await self._confirm_end(state.workflow_id))
         fields = state.staged | dict(extra or {})
         patch = run_status(state.observed, state.status, state.generation, datetime.now(UTC)) | fields
         diff = changes(patch, state.status)
@@ -88,6 +101,24 @@ class StatusWriter:
             self._record_phase(updated, str(phase), state.status.get("message", ""))
         if phase in FINAL_PHASES:
             self.runs.forget(state.workflow_id)
+
+    async def _confirm_end(self, workflow_id: str) -> dict[str, Any]:
+        """Temporal's close of an execution a snapshot says ended, waited for up to CONFIRM_SECONDS; {} if it is
+        still open then (or Temporal does not answer)."""
+        deadline = time.monotonic() + CONFIRM_SECONDS
+        while True:
+            try:
+                execution = await run_observation.observe(self.temporal, workflow_id, query=False)
+            except RPCError as exc:
+                log.warning("end of %s not confirmed: %s", workflow_id, exc)
+                return {}
+            if execution.closed is not None:
+                seen = {"closed": execution.closed, "closed_at": execution.closed_at, "detail": execution.detail}
+                return seen | ({"snapshot": execution.snapshot} if execution.snapshot else {})
+            if time.monotonic() > deadline:
+                log.warning("%s: a snapshot says the run ended, Temporal says it runs", workflow_id)
+                return {}
+            await asyncio.sleep(0.2)
 
     def _record_phase(self, obj: Mapping[str, Any], phase: str, message: str) -> None:
         kind = "Warning" if phase in ("Failed", "TimedOut") else "Normal"
@@ -150,3 +181,9 @@ class StatusWriter:
                 if since is not None:
                     SYNC_SECONDS.labels(KIND).observe(time.monotonic() - since)
         state.flusher = None
+
+
+def _end_unconfirmed(observed: Observed) -> bool:
+    """A snapshot says the started run ended; Temporal has not said so yet."""
+    snapshot = observed.snapshot
+    return observed.started and observed.closed is None and snapshot is not None and snapshot.phase in FINAL_PHASES

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,29 @@ def test_start_is_idempotent_and_stop_leaves_no_process(config: StackConfig):
     assert manager.pid("svc") is None
     assert not [p for p, cmd in stray_processes(config.state_dir) if p == pid]
     assert manager.stop("svc") is False
+
+
+def test_kill_takes_the_group_down_at_once_and_start_brings_it_back(config: StackConfig):
+    # A service that ignores SIGTERM: stop() would wait its grace period, kill() must not.
+    code = (
+        "import signal, subprocess, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "subprocess.Popen(['sleep', '300']); time.sleep(300)"
+    )
+    spec = ProcessSpec(name="svc", argv=[sys.executable, "-c", code], ready=lambda: True)
+    manager = ProcessManager(config)
+    manager.start(spec)
+    pid = manager.pid("svc")
+    began = time.monotonic()
+    assert manager.kill("svc") is True
+    assert time.monotonic() - began < 5
+    assert manager.pid("svc") is None
+    assert not (config.run_dir / "svc.pid").exists()
+    assert not [p for p, _ in stray_processes(config.state_dir) if p == pid]
+    assert manager.kill("svc") is False
+
+    assert manager.start(spec) is True
+    assert manager.pid("svc") not in (None, pid)
+    assert manager.kill("svc") is True
 
 
 def test_a_service_that_exits_while_starting_names_its_log(config: StackConfig):

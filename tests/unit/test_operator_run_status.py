@@ -8,6 +8,8 @@ import pytest
 
 from drift.models.run import NodeExecution, RunError, WaitingFor
 from drift.run_contract import RunSnapshot
+from drift.run_observation import Execution
+from drift_operator import status_writer
 from drift_operator.run_status import Observed, changes, format_duration, phase_of, run_status
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -38,7 +40,7 @@ FAILED = _snapshot(phase="Failed", error=RunError(node="fetch", code="HTTP_404",
         pytest.param(Observed(blocked="InvalidInput"), "Failed", "InvalidInput", id="bad input"),
         pytest.param(Observed(started=True), "Running", "Running", id="started, no snapshot"),
         pytest.param(Observed(started=True, snapshot=WAITING), "Waiting", "WaitingForInput", id="waiting"),
-        pytest.param(Observed(started=True, snapshot=SUCCEEDED), "Succeeded", "Succeeded", id="final snapshot"),
+        pytest.param(Observed(started=True, snapshot=SUCCEEDED), "Running", "Running", id="end not on Temporal yet"),
         pytest.param(Observed(started=True, closed="COMPLETED", snapshot=SUCCEEDED), "Succeeded", "Succeeded", id="C"),
         pytest.param(Observed(started=True, closed="COMPLETED", snapshot=FAILED), "Failed", "Failed", id="completed f"),
         pytest.param(Observed(started=True, closed="COMPLETED"), "Succeeded", "Succeeded", id="completed, no result"),
@@ -106,7 +108,7 @@ def test_a_finished_run_clears_the_wait_and_gets_a_duration():
 
 
 def test_a_failed_run_reports_the_error():
-    status = run_status(Observed(started=True, snapshot=FAILED), {}, 1, NOW)
+    status = run_status(Observed(started=True, closed="COMPLETED", snapshot=FAILED), {}, 1, NOW)
     assert status["error"] == {"node": "fetch", "code": "HTTP_404", "message": "not found"}
     assert status["message"] == "HTTP_404 at node fetch: not found"
 
@@ -149,3 +151,21 @@ def test_rewriting_the_same_observation_changes_nothing():
 )
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
+
+
+async def test_an_end_is_shown_once_temporal_has_recorded_it(monkeypatch: pytest.MonkeyPatch):
+    # The worker sends the final snapshot just before the workflow task that ends the run completes; a Temporal
+    # server killed in between loses that task (and the end) while the snapshot is already out.
+    answers = [Execution(None, None, None, None), Execution("COMPLETED", NOW, SUCCEEDED, None)]
+
+    async def observe(client, workflow_id, query):
+        return answers.pop(0) if len(answers) > 1 else answers[0]
+
+    monkeypatch.setattr(status_writer.run_observation, "observe", observe)
+    writer = status_writer.StatusWriter(None, None, None, 0.2, None)  # type: ignore[arg-type]
+    assert await writer._confirm_end("ns/run/uid") == {"closed": "COMPLETED", "closed_at": NOW, "detail": None,
+                                                      "snapshot": SUCCEEDED}  # fmt: skip
+
+    answers[:] = [Execution(None, None, None, None)]
+    monkeypatch.setattr(status_writer, "CONFIRM_SECONDS", 0.3)
+    assert await writer._confirm_end("ns/run/uid") == {}

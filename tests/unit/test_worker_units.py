@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from temporalio.testing import ActivityEnvironment
 
 from drift.stored_definition import StoredDefinition
-from drift_worker import secret_access
+from drift_worker import activities, secret_access
 from drift_worker.context_values import CACHE_BYTES, ContextLimits, ValueCache, ValueRef, named_keys
 from drift_worker.egress import EgressPolicy, parse_cidrs, policy_from_env
 from drift_worker.graph import PinnedGraph, ResolvedNode
@@ -193,8 +195,6 @@ class _Inbox:
 
 async def test_the_event_dispatcher_outlives_a_failed_commit():
     """A commit refused (the broker down) is logged; the dispatcher goes on with the next event."""
-    import asyncio  # noqa: PLC0415
-
     from drift_worker.event_dispatcher import EventDispatcher  # noqa: PLC0415
 
     dispatcher = EventDispatcher("127.0.0.1:1", _Inbox(), None)  # type: ignore[arg-type]
@@ -209,3 +209,18 @@ async def test_the_event_dispatcher_outlives_a_failed_commit():
     dispatcher.stop()
     await asyncio.wait_for(task, 10)
     assert consumer.closed
+
+
+async def test_side_effect_attempts_heartbeat_while_they_wait(monkeypatch: pytest.MonkeyPatch):
+    # A dead worker's attempt is then retried after the heartbeat timeout, not the node's 300 s.
+    monkeypatch.setattr(activities, "HEARTBEAT_EVERY_SECONDS", 0.01)
+    beats: list[object] = []
+    environment = ActivityEnvironment()
+    environment.on_heartbeat = lambda *details: beats.append(details)
+
+    async def slow_call() -> str:
+        await asyncio.sleep(0.1)
+        return "answer"
+
+    assert await environment.run(activities.heartbeating, slow_call()) == "answer"
+    assert len(beats) >= 3

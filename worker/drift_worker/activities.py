@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import httpx
 from kubernetes import client as k8s
@@ -28,6 +30,7 @@ from .activity_api import (
     LOAD_VALUE,
     PERSIST_PROGRESS,
     REGISTER_WAIT,
+    SIDE_EFFECT_HEARTBEAT,
     STORE_VALUE,
     UNREGISTER_WAIT,
     RunActivities,
@@ -52,6 +55,21 @@ from .run_event_publisher import RunEventPublisher
 
 UNREADABLE_ATTEMPTS = 20
 """Attempts to read a definition this worker cannot parse before the run fails (about 3 minutes)."""
+HEARTBEAT_EVERY_SECONDS = SIDE_EFFECT_HEARTBEAT.total_seconds() / 4
+T = TypeVar("T")
+
+
+async def heartbeating(work: Awaitable[T]) -> T:
+    """Await `work` while heartbeating: Temporal then knows the attempt's worker is alive."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_SECONDS)
+            if done:
+                return task.result()
+            activity.heartbeat()
+    finally:
+        task.cancel()
 
 
 class DriftActivities(RunActivities):
@@ -102,16 +120,19 @@ class DriftActivities(RunActivities):
     async def http_request(self, request: HttpRequest) -> HttpResult:
         """One attempt of an http node (Temporal retries it under the node's policy)."""
         attempt = activity.info().attempt
-        await http_client.check_egress(request.url, self.egress, attempt)
-        secrets = await http_client.secret_headers(self.core, request, attempt)
-        result = await http_client.send(self.http, request, secrets, attempt)
-        return HttpResult(**result, attempt=attempt)
+
+        async def call() -> dict[str, Any]:
+            await http_client.check_egress(request.url, self.egress, attempt)
+            secrets = await http_client.secret_headers(self.core, request, attempt)
+            return await http_client.send(self.http, request, secrets, attempt)
+
+        return HttpResult(**await heartbeating(call()), attempt=attempt)
 
     @activity.defn(name=EMIT)
     async def emit(self, request: EmitRequest) -> EmitResult:
         """One attempt to publish an emit node's event (Temporal retries it under the node's policy)."""
         attempt = activity.info().attempt
-        return EmitResult(**await self.sink.publish(request, attempt), attempt=attempt)
+        return EmitResult(**await heartbeating(self.sink.publish(request, attempt)), attempt=attempt)
 
     @activity.defn(name=REGISTER_WAIT)
     async def register_wait(self, wait: EventWait) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ one (a renamed activity is a new activity; see the README, "Changing the interpr
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
@@ -34,6 +35,10 @@ CHECKPOINT = "drift.checkpoint"
 EMIT = "drift.emit"
 REGISTER_WAIT = "drift.register_wait"
 UNREGISTER_WAIT = "drift.unregister_wait"
+
+SIDE_EFFECT_HEARTBEAT = timedelta(seconds=10)
+"""Heartbeat timeout of an http or emit attempt: when its worker dies mid-attempt, Temporal retries the attempt
+after this long instead of after the node's start-to-close timeout (300 s by default)."""
 
 
 class RunActivities(ABC):

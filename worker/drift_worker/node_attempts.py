@@ -9,13 +9,13 @@ from typing import Any, Protocol, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
     from drift.models.common import RetryPolicy as NodeRetryPolicy
 
-    from .activity_api import RunActivities
+    from .activity_api import SIDE_EFFECT_HEARTBEAT, RunActivities
     from .graph import ResolvedNode
     from .messages import EmitRequest, HttpRequest
     from .nodes import NodeFailed
@@ -41,6 +41,7 @@ async def run_attempts(
         result = await workflow.execute_activity_method(
             activity, request,
             start_to_close_timeout=timedelta(seconds=node.timeout_seconds or DEFAULT_NODE_TIMEOUT_SECONDS),
+            heartbeat_timeout=SIDE_EFFECT_HEARTBEAT,
             retry_policy=RetryPolicy(
                 initial_interval=timedelta(seconds=policy.initial_interval_seconds),
                 backoff_coefficient=policy.backoff_coefficient,
@@ -69,6 +70,8 @@ def node_failure(exc: ActivityError, max_attempts: int) -> NodeFailed:
     if isinstance(cause, ApplicationError):
         details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
         return NodeFailed(cause.type or "ACTIVITY_FAILED", cause.message, int(details.get("attempt", max_attempts)))
+    if isinstance(cause, ActivityTimeout) and cause.type == TimeoutType.HEARTBEAT:
+        return NodeFailed("TIMEOUT", "the worker running the attempt stopped (no heartbeat)", max_attempts)
     if isinstance(cause, ActivityTimeout):
         return NodeFailed("TIMEOUT", "the attempt exceeded the node's timeoutSeconds", max_attempts)
     return NodeFailed("ACTIVITY_FAILED", str(cause or exc), max_attempts)

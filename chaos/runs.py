@@ -1,0 +1,89 @@
+"""The WorkflowRuns of one fault as the API server shows them, polled; instructions answered as they come."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from kubernetes import client
+
+from bench.kube_objects import GROUP, VERSION
+from drift.models.run import FINAL_PHASES
+
+from .workload import Expected
+
+log = logging.getLogger("chaos")
+REQUEST_TIMEOUT = (3, 10)
+"""(connect, read) seconds: a poll during an API server outage fails fast instead of hanging."""
+
+Signature = tuple[str | None, int, str | None, int]
+"""What shows a run's progress: phase, nodes completed, the node it waits at, resume entries delivered."""
+
+
+def signature(status: dict) -> Signature:
+    waiting = (status.get("waitingFor") or {}).get("node")
+    return status.get("phase"), status.get("nodesCompleted") or 0, waiting, status.get("resumesDelivered") or 0
+
+
+@dataclass
+class Batch:
+    """The runs of one fault: the latest object of each (as last seen) and the answers given."""
+
+    namespace: str
+    expected: dict[str, Expected]
+    objects: dict[str, dict] = field(default_factory=dict)
+    answered: set[str] = field(default_factory=set)
+    api: client.CustomObjectsApi = field(default_factory=client.CustomObjectsApi)
+
+    def poll(self) -> bool:
+        """Refresh every run and answer the instructions now waiting; False when the API server did not answer."""
+        try:
+            listed = self.api.list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, "workflowruns", _request_timeout=REQUEST_TIMEOUT
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure during a fault means "no news this time"
+            log.debug("poll failed: %s", exc)
+            return False
+        self.objects = {item["metadata"]["name"]: item for item in listed["items"]}
+        self._answer()
+        return True
+
+    def _answer(self) -> None:
+        for name, item in self.objects.items():
+            answer = self.expected[name].answer
+            waiting = (item.get("status") or {}).get("waitingFor") or {}
+            if answer is None or name in self.answered or waiting.get("node") != "ask":
+                continue
+            patch = {"spec": {"resume": [{"node": "ask", "input": {"choice": answer}}]}}
+            try:
+                self.api.patch_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, "workflowruns", name, patch, _request_timeout=REQUEST_TIMEOUT
+                )
+            except Exception as exc:  # noqa: BLE001 - answered on a later poll
+                log.debug("resume of %s failed: %s", name, exc)
+                continue
+            self.answered.add(name)
+
+    def status(self, name: str) -> dict:
+        return (self.objects.get(name) or {}).get("status") or {}
+
+    def signatures(self) -> dict[str, Signature]:
+        return {name: signature(self.status(name)) for name in self.expected}
+
+    def progressed(self) -> int:
+        """Runs past their first node (or finished)."""
+        return sum(1 for name in self.expected if (self.status(name).get("nodesCompleted") or 0) > 0)
+
+    def finished(self) -> set[str]:
+        return {name for name in self.expected if self.status(name).get("phase") in FINAL_PHASES}
+
+
+def poll_until(batch: Batch, done, deadline: float, interval: float = 1.0) -> bool:
+    """Poll until `done(batch)` holds (True) or the monotonic `deadline` passes (False)."""
+    while True:
+        if batch.poll() and done(batch):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
