@@ -64,6 +64,9 @@ class Resync:
         except (RPCError, BackendUnavailable, KubeError, aiohttp.ClientError, OSError) as exc:
             log.warning("resync of %s failed (%s); retried in %.0fs", state.workflow_id, exc, RETRY_SECONDS)
             delay = RETRY_SECONDS
+        except Exception:  # one run's surprise must not end the loop that serves every run
+            log.exception("resync of %s failed unexpectedly; retried in %.0fs", state.workflow_id, RETRY_SECONDS)
+            delay = RETRY_SECONDS
         if not state.intended.get("execution"):
             delay = min(delay, settings.pending_retry_seconds)
         state.resync_at = time.monotonic() + delay

@@ -38,6 +38,7 @@ def test_due_takes_the_most_overdue_first_and_at_most_the_budget():
         (None, True, 60.0),  # resynced: next in resync_seconds
         (kopf.TemporaryError("waits for the worker", delay=5), True, 5.0),  # the delay the reconcile asks for
         (RPCError("unavailable", RPCStatusCode.UNAVAILABLE, b""), True, 5.0),  # RETRY_SECONDS
+        (LookupError("a surprise"), True, 5.0),  # logged and retried: the loop serves every run
         (None, False, 30.0),  # still Pending: pending_retry_seconds
     ],
 )
