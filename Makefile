@@ -77,27 +77,24 @@ test: install
 	  $(STACK) --state-dir $(TEST_DIR) check-stopped || rc=1; \
 	  exit $$rc
 
-bench: install
-	@$(STACK) --state-dir $(BENCH_DIR) down --purge
-	@$(STACK) --state-dir $(BENCH_DIR) up
-	@. $(BENCH_DIR)/env && kubectl apply --server-side -f crds/ >/dev/null \
+# A fresh stack in $(1) with the CRDs, the stack's worker and operator; $(2) runs against it; the stack stops.
+define on_own_stack
+	@$(STACK) --state-dir $(1) down --purge
+	@$(STACK) --state-dir $(1) up
+	@. $(1)/env && kubectl apply --server-side -f crds/ >/dev/null \
 	  && kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
-	@$(STACK) --state-dir $(BENCH_DIR) up drift-worker drift-operator
-	@set +e; set -a; . $(BENCH_DIR)/env; set +a; \
-	  $(BIN)/python -m bench $(BENCH); rc=$$?; \
-	  $(STACK) --state-dir $(BENCH_DIR) down || rc=1; \
+	@$(STACK) --state-dir $(1) up drift-worker drift-operator
+	@set +e; set -a; . $(1)/env; set +a; \
+	  $(2); rc=$$?; \
+	  $(STACK) --state-dir $(1) down || rc=1; \
 	  exit $$rc
+endef
+
+bench: install
+	$(call on_own_stack,$(BENCH_DIR),$(BIN)/python -m bench $(BENCH))
 
 chaos: install
-	@$(STACK) --state-dir $(CHAOS_DIR) down --purge
-	@$(STACK) --state-dir $(CHAOS_DIR) up
-	@. $(CHAOS_DIR)/env && kubectl apply --server-side -f crds/ >/dev/null \
-	  && kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
-	@$(STACK) --state-dir $(CHAOS_DIR) up drift-worker drift-operator
-	@set +e; set -a; . $(CHAOS_DIR)/env; set +a; \
-	  $(BIN)/python -m chaos $(FAULTS); rc=$$?; \
-	  $(STACK) --state-dir $(CHAOS_DIR) down || rc=1; \
-	  exit $$rc
+	$(call on_own_stack,$(CHAOS_DIR),$(BIN)/python -m chaos $(FAULTS))
 
 lint: install
 	@$(BIN)/ruff check .
