@@ -6,6 +6,7 @@ WorkflowRun).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
+    WorkflowHistoryEventFilterType,
     WorkflowQueryFailedError,
 )
 from temporalio.service import RPCError
@@ -82,3 +84,18 @@ async def observe(client: Client, workflow_id: str, query: bool) -> Execution:
         except WorkflowFailureError as exc:
             detail = str(exc.cause or exc)
     return Execution(status.name, description.close_time, snapshot, detail)
+
+
+async def wait_closed(client: Client, workflow_id: str, seconds: float) -> bool:
+    """Whether the execution closes within `seconds`: Temporal's long poll for its close event, answered the
+    moment it is recorded (no polling interval)."""
+    events = handle(client, workflow_id).fetch_history_events(
+        wait_new_event=True, event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT
+    )
+    try:
+        async with asyncio.timeout(seconds):
+            async for _ in events:
+                return True
+    except TimeoutError:
+        return False
+    return False

@@ -103,22 +103,20 @@ class StatusWriter:
             self.runs.forget(state.workflow_id)
 
     async def _confirm_end(self, workflow_id: str) -> dict[str, Any]:
-        """Temporal's close of an execution a snapshot says ended, waited for up to CONFIRM_SECONDS; {} if it is
-        still open then (or Temporal does not answer)."""
-        deadline = time.monotonic() + CONFIRM_SECONDS
-        while True:
-            try:
-                execution = await run_observation.observe(self.temporal, workflow_id, query=False)
-            except RPCError as exc:
-                log.warning("end of %s not confirmed: %s", workflow_id, exc)
-                return {}
-            if execution.closed is not None:
-                seen = {"closed": execution.closed, "closed_at": execution.closed_at, "detail": execution.detail}
-                return seen | ({"snapshot": execution.snapshot} if execution.snapshot else {})
-            if time.monotonic() > deadline:
+        """Temporal's close of an execution a snapshot says ended, waited for up to CONFIRM_SECONDS (a long poll:
+        answered as the close is recorded); {} if it is still open then (or Temporal does not answer)."""
+        try:
+            if not await run_observation.wait_closed(self.temporal, workflow_id, CONFIRM_SECONDS):
                 log.warning("%s: a snapshot says the run ended, Temporal says it runs", workflow_id)
                 return {}
-            await asyncio.sleep(0.2)
+            execution = await run_observation.observe(self.temporal, workflow_id, query=False)
+        except RPCError as exc:
+            log.warning("end of %s not confirmed: %s", workflow_id, exc)
+            return {}
+        if execution.closed is None:  # continued as new: the run goes on
+            return {}
+        seen = {"closed": execution.closed, "closed_at": execution.closed_at, "detail": execution.detail}
+        return seen | ({"snapshot": execution.snapshot} if execution.snapshot else {})
 
     def _record_phase(self, obj: Mapping[str, Any], phase: str, message: str) -> None:
         kind = "Warning" if phase in ("Failed", "TimedOut") else "Normal"

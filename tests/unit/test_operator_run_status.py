@@ -156,16 +156,17 @@ def test_format_duration(seconds, text):
 async def test_an_end_is_shown_once_temporal_has_recorded_it(monkeypatch: pytest.MonkeyPatch):
     # The worker sends the final snapshot just before the workflow task that ends the run completes; a Temporal
     # server killed in between loses that task (and the end) while the snapshot is already out.
-    answers = [Execution(None, None, None, None), Execution("COMPLETED", NOW, SUCCEEDED, None)]
+    closes = {"ns/run/uid": True, "ns/lost/uid": False}
+
+    async def wait_closed(client, workflow_id, seconds):
+        return closes[workflow_id]
 
     async def observe(client, workflow_id, query):
-        return answers.pop(0) if len(answers) > 1 else answers[0]
+        return Execution("COMPLETED", NOW, SUCCEEDED, None)
 
+    monkeypatch.setattr(status_writer.run_observation, "wait_closed", wait_closed)
     monkeypatch.setattr(status_writer.run_observation, "observe", observe)
     writer = status_writer.StatusWriter(None, None, None, 0.2, None)  # type: ignore[arg-type]
     assert await writer._confirm_end("ns/run/uid") == {"closed": "COMPLETED", "closed_at": NOW, "detail": None,
                                                       "snapshot": SUCCEEDED}  # fmt: skip
-
-    answers[:] = [Execution(None, None, None, None)]
-    monkeypatch.setattr(status_writer, "CONFIRM_SECONDS", 0.3)
-    assert await writer._confirm_end("ns/run/uid") == {}
+    assert await writer._confirm_end("ns/lost/uid") == {}
