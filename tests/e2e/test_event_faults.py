@@ -18,7 +18,6 @@ import asyncio
 import json
 import threading
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,7 +28,7 @@ from typing import Any
 import httpx
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 from temporalio.client import WorkflowExecutionStatus
 
 from drift.run_contract import RunSnapshot
@@ -38,7 +37,7 @@ from drift.temporal_client import connect
 from drift.trigger_events import run_key, trigger_run_name
 from tests.conftest import DriftProcess, kubectl, stack_command
 from tests.e2e.conftest import eventually
-from tests.e2e.test_triggers import TOKEN, apply, binary, secret
+from tests.e2e.test_triggers import TOKEN, apply, binary, kafka_topic, secret
 
 pytestmark = [pytest.mark.usefixtures("drift_operator"), pytest.mark.timeout(600)]
 START_SECONDS = 240
@@ -129,14 +128,6 @@ def counted_trigger(namespace: str, name: str, source: dict, record: str = "None
     }
     metadata = {"name": name, "namespace": namespace}
     return {"apiVersion": "drift.dev/v1alpha1", "kind": "WorkflowTrigger", "metadata": metadata, "spec": spec}
-
-
-def new_topic(bootstrap: str, prefix: str) -> str:
-    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    for future in admin.create_topics([NewTopic(name, 2, 1)]).values():
-        future.result(timeout=30)
-    return name
 
 
 def kafka_source(namespace: str, topic: str) -> dict:
@@ -285,7 +276,7 @@ def test_kill_the_operator_the_worker_and_drift_events_in_turn_while_events_flow
     in-flight requests) and every recorded run exists once, adopted by the operator."""
     operator, worker, events = running
     bootstrap = stack_env["DRIFT_KAFKA_BOOTSTRAP"]
-    topic = new_topic(bootstrap, "flow")
+    topic = kafka_topic(AdminClient({"bootstrap.servers": bootstrap}), "flow")
     apply(
         counted_flow(namespace, hits.url),
         secret(namespace, "token", TOKEN),
@@ -383,7 +374,7 @@ def phases(namespace: str) -> dict[str, dict]:
 def test_runs_waiting_at_an_event_node_get_their_events_across_a_worker_kill(namespace, stack_env, running):
     _, worker, _ = running
     bootstrap = stack_env["DRIFT_KAFKA_BOOTSTRAP"]
-    topic = new_topic(bootstrap, "payments")
+    topic = kafka_topic(AdminClient({"bootstrap.servers": bootstrap}), "payments")
     apply(awaiting_flow(namespace, topic))
     kubectl("wait", "workflow/await-payment", "-n", namespace, "--for=condition=Ready", "--timeout=60s")
     # Order ids of this test's own: an inbox is keyed by event type and correlation value, not by topic or
@@ -436,7 +427,7 @@ def kafka_failing(log_text: Callable[[], str], client_id: str, since: int) -> bo
 def test_kafka_stopped_and_started_pauses_a_trigger_and_loses_nothing(namespace, stack_env, hits, running):
     _, _, events = running
     bootstrap = stack_env["DRIFT_KAFKA_BOOTSTRAP"]
-    topic = new_topic(bootstrap, "paused")
+    topic = kafka_topic(AdminClient({"bootstrap.servers": bootstrap}), "paused")
     auth = {"cloudEvents": {"auth": {"tokenSecretRef": {"name": "token", "key": "key"}}}}
     apply(
         counted_flow(namespace, hits.url),
