@@ -12,6 +12,7 @@ from drift.kube_client import Kube
 from drift.run_events import RunEvents
 
 from .operator_settings import OperatorSettings
+from .run_expiry import RunExpiry
 from .run_registry import RunRegistry
 from .status_writer import StatusWriter
 
@@ -30,5 +31,7 @@ class Services:
     """The run-events subscription (is a run's snapshot from the live subscription?)."""
     status: StatusWriter
     """The one writer of runs' status."""
+    expiry: RunExpiry
+    """When finished runs are deleted by their TTL."""
     background: list[asyncio.Task[None]] = field(default_factory=list)
     """Tasks started by kopf's startup handlers (the run resync); cancelled when the operator stops."""

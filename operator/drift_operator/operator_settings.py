@@ -34,6 +34,9 @@ class OperatorSettings(BackendSettings):
     """A Pending run retries resolving its workflow at least this often (besides the Workflow's trigger)."""
     update_timeout_seconds: float = 10.0
     """How long one resume delivery may wait for the worker before it is retried later."""
+    orphan_sweep_seconds: float = 600.0
+    """DRIFT_ORPHAN_SWEEP_SECONDS: this often, open executions whose WorkflowRun is gone (deleted while the
+    operator was away, or their termination failed) are terminated."""
     run_ttl_seconds: int | None = None
     """DRIFT_RUN_TTL_SECONDS: delete a WorkflowRun this long after it finished, unless its spec sets
     `ttlSecondsAfterFinished`; unset: keep finished runs."""
@@ -50,6 +53,7 @@ def load(env: Mapping[str, str] = os.environ) -> OperatorSettings:
         metrics_port=int(env.get("DRIFT_METRICS_PORT", DEFAULT_PORT)),
         resync_seconds=float(env.get("DRIFT_RESYNC_SECONDS", OperatorSettings.resync_seconds)),
         resync_per_second=float(env.get("DRIFT_RESYNC_PER_SECOND", OperatorSettings.resync_per_second)),
+        orphan_sweep_seconds=float(env.get("DRIFT_ORPHAN_SWEEP_SECONDS", OperatorSettings.orphan_sweep_seconds)),
         run_ttl_seconds=_optional(env, "DRIFT_RUN_TTL_SECONDS", int),
         context_retention_days=_optional(env, "DRIFT_CONTEXT_RETENTION_DAYS", float),
     )

@@ -1,20 +1,24 @@
-"""kopf handlers of WorkflowRun: reconcile on create, update and resume; resync; expire; terminate on delete.
+"""kopf handlers of WorkflowRun: one watch-event handler (reconcile, expire, terminate on delete) and the loops.
 
-A reconcile (run_reconcile) starts the execution once, delivers resume entries and cancels, then writes the
-status once (status_writer). The live state between reconciles comes from the worker's run events
-(run_events). One rate-limited loop over the unfinished runs (run_resync: each about every minute, further
-apart past `resync_per_second` x 60 runs) retries a Pending start and checks the execution on Temporal, so
-a missed event or an execution closed without one (time-out, termination) shows up; when the run-events
-subscription comes back after a gap, every unfinished run is checked at once (run_catchup). A finished run
-with a TTL (its `ttlSecondsAfterFinished`, else DRIFT_RUN_TTL_SECONDS) is deleted that long after
-`status.finishedAt`; its execution and context stay.
+The handler reconciles (run_reconcile: start the execution once, deliver resume entries and cancels, write the
+status once) at a run's first sight and when its spec or its Workflow's trigger changed. It is a plain event
+handler, not kopf's create/update/delete handlers: those cost two API writes a run (kopf's diff-base
+annotation and its finalizer) and a finalizer blocks deletes while the operator is away. The live state
+between reconciles comes from the worker's run events (run_events). One rate-limited loop over the unfinished
+runs (run_resync) retries a Pending start and checks the execution on Temporal, so a missed event or an
+execution closed without one (time-out, termination) shows up; when the run-events subscription comes back
+after a gap, every unfinished run is checked at once (run_catchup). A finished run with a TTL (its
+`ttlSecondsAfterFinished`, else DRIFT_RUN_TTL_SECONDS) is deleted that long after `status.finishedAt`
+(run_expiry); its execution and context stay. A deleted unfinished run's execution is terminated (run_orphans,
+which also sweeps for runs deleted while the operator was away).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -27,10 +31,13 @@ from drift.models.resources import GROUP, VERSION, WORKFLOW, WORKFLOW_RUN
 from drift.models.run import FINAL_PHASES
 from drift.run_contract import run_workflow_id
 
-from . import executions
 from .clients import Services
-from .run_reconcile import RETRY_SECONDS, reconcile
+from .definition_handlers import TRIGGER_ANNOTATION
+from .run_orphans import OrphanSweep, retire
+from .run_reconcile import attempt
 from .run_resync import Resync
+
+log = logging.getLogger(__name__)
 
 
 @kopf.index(GROUP, VERSION, WORKFLOW_RUN.plural)
@@ -54,23 +61,52 @@ def export_run_gauge(run_phases: kopf.Index, **_: Any) -> None:
         RUNS.labels(phase).set_function(lambda phase=phase: len(run_phases.get(phase, ())))
 
 
-@kopf.on.resume(GROUP, VERSION, WORKFLOW_RUN.plural)
-async def resume_run(body: kopf.Body, memo: Services, stalled_workflows: kopf.Index, **_: Any) -> None:
-    """At operator start: catch up with Temporal (events may have been missed while down)."""
-    await reconcile(body, memo, stalled_workflows, observe=True)
+@kopf.on.event(GROUP, VERSION, WORKFLOW_RUN.plural)
+async def run_event(type: str | None, body: kopf.Body, memo: Services, stalled_workflows: kopf.Index, **_: Any) -> None:
+    """Every watch event of a WorkflowRun (kopf's first listing: type None). Reconciles a run at first sight
+    and when its spec (`generation`) or its Workflow's trigger annotation changed; the operator's own status
+    writes change neither, and are not reconciled. A finished run is scheduled for deletion by its TTL; a
+    deleted one has its execution terminated."""
+    meta, status = body["metadata"], body.get("status") or {}
+    key = run_workflow_id(meta)
+    if type == "DELETED":
+        await _deleted(key, meta, status, memo)
+        return
+    if status.get("phase") in FINAL_PHASES:
+        _expire_later(meta, body["spec"], status, memo)
+        return
+    state = memo.runs.get(key)
+    if meta.get("deletionTimestamp") or (state is None and memo.runs.finished(key)):
+        return  # going away; or an event older than the end this operator wrote
+    if state is not None and not changed(state.metadata, meta):
+        return
+    retry = await attempt(body, memo, stalled_workflows, observe=state is None)
+    state = memo.runs.get(key)
+    if retry is not None and state is not None:
+        state.resync_at = min(state.resync_at, time.monotonic() + retry)
 
 
-@kopf.on.create(GROUP, VERSION, WORKFLOW_RUN.plural)
-@kopf.on.update(GROUP, VERSION, WORKFLOW_RUN.plural)
-async def reconcile_run(body: kopf.Body, memo: Services, stalled_workflows: kopf.Index, **_: Any) -> None:
-    """A new run, an appended resume entry, cancel, or a trigger from its Workflow."""
-    await reconcile(body, memo, stalled_workflows, observe=False)
+def changed(seen: Mapping[str, Any], meta: Mapping[str, Any]) -> bool:
+    """Whether a run's metadata asks for a reconcile since `seen` (the metadata last reconciled): a new spec, or
+    its Workflow's trigger (pure)."""
+    trigger = (
+        (seen.get("annotations") or {}).get(TRIGGER_ANNOTATION),
+        (meta.get("annotations") or {}).get(TRIGGER_ANNOTATION),
+    )
+    return seen.get("generation") != meta.get("generation") or trigger[0] != trigger[1]
 
 
 @kopf.on.startup()
-async def start_resync(memo: Services, stalled_workflows: kopf.Index, **_: Any) -> None:
-    """The slow safety net for every unfinished run (run_resync): one loop, rate-limited."""
-    memo.background.append(asyncio.create_task(Resync(memo, stalled_workflows).run(), name="run resync"))
+async def start_loops(memo: Services, stalled_workflows: kopf.Index, **_: Any) -> None:
+    """The loops over all runs: the resync (the slow safety net of every unfinished run, rate-limited), the
+    TTL deletions of finished runs, the sweep for executions of deleted runs."""
+    memo.background.extend(
+        (
+            asyncio.create_task(Resync(memo, stalled_workflows).run(), name="run resync"),
+            asyncio.create_task(memo.expiry.run(), name="run expiry"),
+            asyncio.create_task(OrphanSweep(memo).run(), name="orphan sweep"),
+        )
+    )
 
 
 def _ttl_seconds(spec: Mapping[str, Any], services: Services) -> int | None:
@@ -78,33 +114,26 @@ def _ttl_seconds(spec: Mapping[str, Any], services: Services) -> int | None:
     return services.settings.run_ttl_seconds if ttl is None else ttl
 
 
-def expiring(spec: Mapping[str, Any], status: Mapping[str, Any], memo: Services, **_: Any) -> bool:
-    """kopf filter: the run has finished and a TTL applies to it."""
-    return status.get("phase") in FINAL_PHASES and _ttl_seconds(spec, memo) is not None
-
-
-@kopf.daemon(GROUP, VERSION, WORKFLOW_RUN.plural, when=expiring, cancellation_timeout=1.0)
-async def expire_run(body: kopf.Body, memo: Services, **_: Any) -> None:
-    """Delete the finished run when its TTL has passed since status.finishedAt (restarts keep the schedule)."""
-    meta, status = body["metadata"], body.get("status") or {}
-    ttl = _ttl_seconds(body["spec"], memo) or 0
+def _expire_later(meta: Mapping[str, Any], spec: Mapping[str, Any], status: Mapping[str, Any], memo: Services) -> None:
+    """Schedule the finished run's deletion `ttl` after `status.finishedAt`, if a TTL applies."""
+    ttl = _ttl_seconds(spec, memo)
+    if ttl is None:
+        return
     finished = parse_timestamp(status.get("finishedAt")) or parse_timestamp(meta["creationTimestamp"])
-    if finished is not None:
-        await asyncio.sleep(max((finished - datetime.now(UTC)).total_seconds() + ttl, 0.0))
-    await memo.kube.delete(WORKFLOW_RUN.plural, meta["namespace"], meta["name"], meta["uid"])
+    at = (finished.timestamp() if finished else time.time()) + ttl
+    memo.expiry.schedule(meta["namespace"], meta["name"], meta["uid"], at)
 
 
-@kopf.on.delete(GROUP, VERSION, WORKFLOW_RUN.plural)
-async def delete_run(body: kopf.Body, memo: Services, **_: Any) -> None:
-    """Terminate an unfinished execution (finalizer); a finished one is left alone. The context stays in HBase."""
-    meta, status = body["metadata"], body.get("status") or {}
-    key = run_workflow_id(meta)
+async def _deleted(key: str, meta: Mapping[str, Any], status: Mapping[str, Any], memo: Services) -> None:
+    """Terminate an unfinished execution; a finished one is left alone. The context stays in HBase. A failure
+    is logged: the orphan sweep terminates the execution later."""
+    state = memo.runs.get(key)
+    started = bool(status.get("execution") or (state and state.intended.get("execution")))
     memo.runs.forget(key)
+    memo.expiry.discard(meta["uid"])
     if status.get("phase") in FINAL_PHASES:
         return
     try:
-        await executions.terminate(memo.temporal, key, "WorkflowRun deleted")
-        if status.get("execution"):
-            await memo.cache.store.mark_context_finished(key, datetime.now(UTC))
+        await retire(memo, key, started=started)
     except (RPCError, BackendUnavailable) as exc:
-        raise kopf.TemporaryError(str(exc), delay=RETRY_SECONDS) from None
+        log.warning("execution %s of a deleted run not terminated (%s); the orphan sweep retries", key, exc)

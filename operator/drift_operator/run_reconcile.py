@@ -10,10 +10,12 @@ pointer is withdrawn); and (`HBaseUnavailable`, ...) while a backend fails its s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import kopf
 from temporalio.client import RPCTimeoutOrCancelledError
 from temporalio.service import RPCError
@@ -21,6 +23,7 @@ from temporalio.service import RPCError
 from drift import run_observation, run_start
 from drift.conditions import timestamp
 from drift.errors import BackendUnavailable
+from drift.kube_client import KubeError
 from drift.metrics import RECONCILES
 from drift.models.run import FINAL_PHASES, WorkflowRunSpec
 from drift.run_contract import ResumeRequest, RunStart
@@ -29,6 +32,7 @@ from . import executions
 from .clients import Services
 from .run_registry import RunState
 
+log = logging.getLogger(__name__)
 RETRY_SECONDS = 5.0
 """Retry delay when a backend or the worker did not answer."""
 KIND = "WorkflowRun"
@@ -72,6 +76,27 @@ async def reconcile(body: Mapping[str, Any], services: Services, stalled: kopf.I
         RECONCILES.labels(KIND, "synced").inc()
     if not done:
         raise kopf.TemporaryError("resume delivery waits for the worker", delay=RETRY_SECONDS)
+
+
+async def attempt(body: Mapping[str, Any], services: Services, stalled: kopf.Index, *, observe: bool) -> float | None:
+    """Reconcile the run; None if that went through, else the seconds before it is tried again (every failure
+    is logged, none raised: one run's surprise must not end the loop or handler that serves the others)."""
+    try:
+        await reconcile(body, services, stalled, observe=observe)
+    except kopf.TemporaryError as exc:
+        return float(exc.delay or RETRY_SECONDS)
+    except (RPCError, BackendUnavailable, KubeError, aiohttp.ClientError, OSError) as exc:
+        log.warning("reconcile of %s failed (%s); retried in %.0fs", _name(body), exc, RETRY_SECONDS)
+        return RETRY_SECONDS
+    except Exception:
+        log.exception("reconcile of %s failed unexpectedly; retried in %.0fs", _name(body), RETRY_SECONDS)
+        return RETRY_SECONDS
+    return None
+
+
+def _name(body: Mapping[str, Any]) -> str:
+    meta = body["metadata"]
+    return f"{meta['namespace']}/{meta['name']}"
 
 
 async def refresh(state: RunState, services: Services) -> None:

@@ -73,10 +73,11 @@ class RunState:
 
 
 class RunRegistry:
-    """Unfinished runs by Temporal workflow id."""
+    """Unfinished runs by Temporal workflow id, and the ids of those this operator saw finish."""
 
     def __init__(self, first_resync: float = 60.0) -> None:
         self._states: dict[str, RunState] = {}
+        self._finished: set[str] = set()
         self.first_resync = first_resync
         """Seconds from a run's first sight to its first resync."""
 
@@ -90,6 +91,10 @@ class RunRegistry:
     def get(self, key: str) -> RunState | None:
         return self._states.get(key)
 
+    def finished(self, key: str) -> bool:
+        """This operator wrote the run's end (a watch event showing it unfinished is older than that write)."""
+        return key in self._finished
+
     def track(self, body: Mapping[str, Any]) -> RunState:
         """The state of the run `body`: created (with the body's status) on first sight, its generation refreshed."""
         meta = body["metadata"]
@@ -102,16 +107,18 @@ class RunRegistry:
             state.resync_at = time.monotonic() + self.first_resync
             self._states[key] = state
         state.generation = meta.get("generation")
-        state.metadata = {
-            name: plain(meta[name])
-            for name in ("namespace", "name", "uid", "generation", "annotations")
-            if name in meta
-        }
+        state.metadata = {name: plain(meta[name]) for name in KEPT_METADATA if name in meta}
         state.spec = plain(body.get("spec") or {})
         return state
 
+    def finish(self, key: str) -> None:
+        """Drop a run whose end was written; remembered as finished until it is deleted."""
+        self.forget(key)
+        self._finished.add(key)
+
     def forget(self, key: str) -> None:
-        """Drop a run (finished or deleted); its pending status flush stops."""
+        """Drop a run (deleted, or gone when its status was written); its pending status flush stops."""
+        self._finished.discard(key)
         state = self._states.pop(key, None)
         if state and state.flusher and state.flusher is not asyncio.current_task():
             state.flusher.cancel()

@@ -11,21 +11,14 @@ waiting runs, two thirds of it in the timers' Temporal describes), where the goa
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 
-import aiohttp
 import kopf
-from temporalio.service import RPCError
-
-from drift.errors import BackendUnavailable
-from drift.kube_client import KubeError
 
 from .clients import Services
-from .run_reconcile import RETRY_SECONDS, reconcile
+from .run_reconcile import attempt
 from .run_registry import RunState
 
-log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
 
 
@@ -56,17 +49,8 @@ class Resync:
     async def one(self, state: RunState) -> None:
         """Resync one run and set when it is next due."""
         settings = self.services.settings
-        delay = settings.resync_seconds
-        try:
-            await reconcile(state.body, self.services, self.stalled, observe=True)
-        except kopf.TemporaryError as exc:
-            delay = float(exc.delay or RETRY_SECONDS)
-        except (RPCError, BackendUnavailable, KubeError, aiohttp.ClientError, OSError) as exc:
-            log.warning("resync of %s failed (%s); retried in %.0fs", state.workflow_id, exc, RETRY_SECONDS)
-            delay = RETRY_SECONDS
-        except Exception:  # one run's surprise must not end the loop that serves every run
-            log.exception("resync of %s failed unexpectedly; retried in %.0fs", state.workflow_id, RETRY_SECONDS)
-            delay = RETRY_SECONDS
+        retry = await attempt(state.body, self.services, self.stalled, observe=True)
+        delay = settings.resync_seconds if retry is None else retry
         if not state.intended.get("execution"):
             delay = min(delay, settings.pending_retry_seconds)
         state.resync_at = time.monotonic() + delay

@@ -100,7 +100,7 @@ class StatusWriter:
         if phase != before:
             self._record_phase(updated, str(phase), state.status.get("message", ""))
         if phase in FINAL_PHASES:
-            self.runs.forget(state.workflow_id)
+            self.runs.finish(state.workflow_id)
 
     async def _confirm_end(self, workflow_id: str) -> dict[str, Any]:
         """Temporal's close of an execution a snapshot says ended, waited for up to CONFIRM_SECONDS (a long poll:

@@ -52,3 +52,13 @@ def test_a_run_annotated_with_an_execution_adopts_it():
     assert (state.workflow_id, state.adopted) == ("default/trigger/orders/0123abcd", True)
     own = RunRegistry().track(body({}))
     assert (own.workflow_id, own.adopted) == ("default/r/u1", False)
+
+
+def test_a_finished_run_is_remembered_until_it_is_deleted():
+    runs = RunRegistry()
+    runs.track(body({"phase": "Running"}))
+    runs.finish("default/r/u1")
+    assert runs.get("default/r/u1") is None
+    assert runs.finished("default/r/u1")  # a late event showing it Running is older than its end
+    runs.forget("default/r/u1")
+    assert not runs.finished("default/r/u1")

@@ -9,7 +9,7 @@ import kopf
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
-from drift_operator import operator_settings, run_resync
+from drift_operator import operator_settings, run_reconcile
 from drift_operator.run_registry import RunRegistry
 from drift_operator.run_resync import Resync, due
 
@@ -50,7 +50,7 @@ async def test_each_run_is_rescheduled_by_its_outcome(monkeypatch, outcome, star
         if outcome is not None:
             raise outcome
 
-    monkeypatch.setattr(run_resync, "reconcile", reconcile)
+    monkeypatch.setattr(run_reconcile, "reconcile", reconcile)
     registry = runs(1)
     (state,) = registry.states()
     if not started:
