@@ -8,12 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from drift.models.resources import GROUP
 from drift.run_contract import RunSnapshot, run_workflow_id, workflow_id
 
 from .run_status import Observed
 
-KEPT_METADATA = ("namespace", "name", "uid", "generation", "annotations")
-"""What a run's state keeps of its metadata (the resync reconciles with it)."""
+KEPT_METADATA = ("namespace", "name", "uid", "generation")
+"""What a run's state keeps of its metadata (the resync reconciles with it), with its drift.dev annotations
+(an adopted execution, a Workflow's trigger) but not the others (kubectl's last-applied copy of the run)."""
 
 
 @dataclass(eq=False)
@@ -108,6 +110,8 @@ class RunRegistry:
             self._states[key] = state
         state.generation = meta.get("generation")
         state.metadata = {name: plain(meta[name]) for name in KEPT_METADATA if name in meta}
+        annotations = meta.get("annotations") or {}
+        state.metadata["annotations"] = {k: v for k, v in annotations.items() if k.startswith(f"{GROUP}/")}
         state.spec = plain(body.get("spec") or {})
         return state
 
