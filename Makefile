@@ -24,7 +24,7 @@ FAULTS ?=
 help:
 	@echo "make dev    run Drift on a local stack (Kubernetes API server, Temporal, Redis, HBase) until Ctrl-C"
 	@echo "make test   run the whole suite (lint, unit, integration, e2e) against a fresh local stack"
-	@echo "make bench  run the benchmarks against a local stack; writes bench/results.json (BENCH=\"NAME...\": only those)"
+	@echo "make bench  run the benchmarks against a local stack; writes bench/results.json (BENCH=\"NAME...\": only those; BENCH=scale: 10,000 runs, opt-in)"
 	@echo "make chaos  kill -9 each stack service under 200 runs in flight, check every run; table in the README (FAULTS=\"NAME...\": only those)"
 	@echo "make dev-up / dev-down, test-up / test-down: start or stop a stack and leave it"
 	@echo "make crds   regenerate crds/ from the pydantic models in drift/models, config/rbac/ from the chart"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 
 from temporalio import activity, workflow
@@ -91,3 +92,35 @@ class SignalWaiter:
         await workflow.wait_condition(lambda: self.event is not None)
         assert self.event is not None
         return self.event
+
+
+class Arrivals:
+    """Where `WaitsForAnswer` workflows report reaching their wait (their worker runs in the bench process)."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[str, float]] = asyncio.Queue()
+        """(workflow id, time.monotonic()) as each arrives."""
+
+    @activity.defn(name="arrived")
+    async def arrived(self, workflow_id: str) -> None:
+        """What a Drift run's context write and Waiting snapshot stand for."""
+        self.queue.put_nowait((workflow_id, time.monotonic()))
+
+
+@workflow.defn
+class WaitsForAnswer:
+    """One local activity, then waits for an answer (a signal) and ends: a hand-written instruction node."""
+
+    def __init__(self) -> None:
+        self.answered = False
+
+    @workflow.signal
+    def answer(self) -> None:
+        self.answered = True
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.execute_local_activity(
+            "arrived", workflow.info().workflow_id, start_to_close_timeout=timedelta(seconds=30)
+        )
+        await workflow.wait_condition(lambda: self.answered)

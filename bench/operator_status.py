@@ -39,13 +39,13 @@ IN_FLIGHT = 200
 IDLE = 500
 
 
-def _namespace() -> str:
+def new_namespace() -> str:
     name = f"bench-{uuid.uuid4().hex[:6]}"
     kubectl("create", "namespace", name)
     return name
 
 
-def _apply(items: list[dict]) -> float:
+def apply_list(items: list[dict]) -> float:
     """Seconds `kubectl apply` took for `items` (one List)."""
     began = time.monotonic()
     kubectl("apply", "--server-side", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
@@ -60,7 +60,7 @@ def _run(name: str, namespace: str, workflow_name: str) -> dict:
     return resource("WorkflowRun", name, namespace, {"workflowRef": {"name": workflow_name}})
 
 
-def _wait_until(check, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+def wait_until(check, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
@@ -69,7 +69,7 @@ def _wait_until(check, timeout: float, what: str) -> None:  # type: ignore[no-un
 
 
 def definitions_synced(api: client.CustomObjectsApi) -> list[Result]:
-    namespace = _namespace()
+    namespace = new_namespace()
     items = [
         workflow(f"wf-{i}", namespace, [
             {"name": "start", "type": "processor", "processor": {"set": {"i": str(i)}}, "next": "done"},
@@ -77,14 +77,14 @@ def definitions_synced(api: client.CustomObjectsApi) -> list[Result]:
         ]) for i in range(DEFINITIONS)
     ]  # fmt: skip
     began = time.monotonic()
-    applied = _apply(items)
+    applied = apply_list(items)
 
     def synced() -> bool:
         return (
             sum(1 for w in _list(api, namespace, "workflows") if (w.get("status") or {}).get("version")) == DEFINITIONS
         )
 
-    _wait_until(synced, 600, "500 Workflows synced")
+    wait_until(synced, 600, "500 Workflows synced")
     rate = DEFINITIONS / (time.monotonic() - began)
     return [
         Result(
@@ -162,13 +162,13 @@ def status_latency(api: client.CustomObjectsApi, namespace: str) -> list[Result]
     for thread in threads:
         thread.start()
     time.sleep(1)
-    _apply([_run(f"step-{i}", namespace, "stepper") for i in range(IN_FLIGHT)])
+    apply_list([_run(f"step-{i}", namespace, "stepper") for i in range(IN_FLIGHT)])
 
     def finished() -> bool:
         return sum(1 for r in _list(api, namespace, "workflowruns") if r["metadata"]["name"].startswith("step-")
                    and (r.get("status") or {}).get("phase") == "Succeeded") == IN_FLIGHT  # fmt: skip
 
-    _wait_until(finished, 600, "200 stepping runs finished")
+    wait_until(finished, 600, "200 stepping runs finished")
     time.sleep(2)
     stop.set()
     latencies = [(shown[key] - at) * 1000 for key, at in published.items() if key in shown and shown[key] >= at]
@@ -181,7 +181,7 @@ def status_latency(api: client.CustomObjectsApi, namespace: str) -> list[Result]
     ]
 
 
-def _usage(pid: int, seconds: float) -> tuple[float, float]:
+def usage(pid: int, seconds: float) -> tuple[float, float]:
     """(CPU percent of one core over `seconds`, RSS in MiB) of a process."""
 
     def cpu() -> float:
@@ -200,15 +200,15 @@ def _usage(pid: int, seconds: float) -> tuple[float, float]:
 
 
 def idle_cost(api: client.CustomObjectsApi, pid: int, namespace: str, empty: tuple[float, float]) -> list[Result]:
-    _apply([_run(f"idle-{i}", namespace, "waiter") for i in range(IDLE)])
+    apply_list([_run(f"idle-{i}", namespace, "waiter") for i in range(IDLE)])
 
     def waiting() -> bool:
         return sum(1 for r in _list(api, namespace, "workflowruns") if r["metadata"]["name"].startswith("idle-")
                    and (r.get("status") or {}).get("phase") == "Waiting") == IDLE  # fmt: skip
 
-    _wait_until(waiting, 900, "500 runs waiting")
+    wait_until(waiting, 900, "500 runs waiting")
     time.sleep(5)
-    cpu, rss = _usage(pid, 30)
+    cpu, rss = usage(pid, 30)
     return [
         Result("operator_cpu_500_waiting", cpu, "% core", "operator with no runs", empty[0]),
         Result("operator_rss_500_waiting", rss, "MiB", "operator with no runs", empty[1]),
@@ -222,9 +222,9 @@ def run() -> list[Result]:
     pid = ProcessManager(load_config()).pid("drift-operator")
     if pid is None:
         raise RuntimeError("benchmark: no drift-operator running in this stack (make bench starts it)")
-    empty = _usage(pid, 15)
-    namespace = _namespace()
-    _apply([
+    empty = usage(pid, 15)
+    namespace = new_namespace()
+    apply_list([
         workflow("waiter", namespace, [
             {"name": "ask", "type": "instruction", "instruction": {"message": "go?"}, "next": "done"},
             {"name": "done", "type": "success"},
@@ -234,7 +234,7 @@ def run() -> list[Result]:
             {"name": "s5", "type": "success"},
         ]),
     ])  # fmt: skip
-    _wait_until(lambda: all((w.get("status") or {}).get("version") for w in _list(api, namespace, "workflows")), 60,
+    wait_until(lambda: all((w.get("status") or {}).get("version") for w in _list(api, namespace, "workflows")), 60,
                 "bench workflows synced")  # fmt: skip
     results = run_start_latency(api, namespace)
     results += run_path.run(api, namespace)
