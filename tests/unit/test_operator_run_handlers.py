@@ -3,12 +3,14 @@ reconcile and Temporal; the handler's decisions are what is under test)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from types import SimpleNamespace
 
+import kopf
 import pytest
 
-from drift_operator import operator_settings, run_handlers
+from drift_operator import main, operator_settings, run_handlers
 from drift_operator.run_expiry import RunExpiry
 from drift_operator.run_handlers import changed, run_event
 from drift_operator.run_orphans import run_of
@@ -118,3 +120,16 @@ def test_the_expiry_keeps_the_latest_time_of_each_run():
 )
 def test_only_a_workflow_runs_own_execution_can_be_an_orphan(workflow_id, watched, expected):
     assert run_of(workflow_id, watched) == expected
+
+
+def test_kopf_logs_the_run_event_handlers_failures_not_its_successes(caplog):
+    main.configure(kopf.OperatorSettings())
+    objects = logging.getLogger("kopf.objects")
+    with caplog.at_level(logging.INFO, logger="kopf.objects"):
+        objects.info("Handler 'run_event' succeeded.")
+        objects.info("Handler 'reconcile_workflow' succeeded.")
+        objects.error("Handler 'run_event' failed with an exception. Will ignore.")
+    assert [r.getMessage() for r in caplog.records] == [
+        "Handler 'reconcile_workflow' succeeded.",
+        "Handler 'run_event' failed with an exception. Will ignore.",
+    ]
