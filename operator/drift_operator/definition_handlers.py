@@ -127,7 +127,7 @@ async def _sync(
 
 
 @kopf.index(GROUP, VERSION, WORKFLOW.plural)
-def workflows_by_node(namespace: str, name: str, spec: Mapping[str, Any], status: Mapping[str, Any], **_: Any):
+async def workflows_by_node(namespace: str, name: str, spec: Mapping[str, Any], status: Mapping[str, Any], **_: Any):
     """(namespace, NodeDefinition) -> Workflows to re-trigger when it changes: unpinned refs, or not Ready."""
     ready = any(c.get("type") == READY and c.get("status") == "True" for c in status.get("conditions") or ())
     refs = [node["ref"] for node in spec.get("nodes") or () if node.get("ref")]
@@ -135,7 +135,7 @@ def workflows_by_node(namespace: str, name: str, spec: Mapping[str, Any], status
 
 
 @kopf.index(GROUP, VERSION, WORKFLOW.plural)
-def workflows_by_child(namespace: str, name: str, spec: Mapping[str, Any], status: Mapping[str, Any], **_: Any):
+async def workflows_by_child(namespace: str, name: str, spec: Mapping[str, Any], status: Mapping[str, Any], **_: Any):
     """(namespace, Workflow) -> Workflows running it as a sub-workflow: re-triggered when it changes."""
     ready = any(c.get("type") == READY and c.get("status") == "True" for c in status.get("conditions") or ())
     refs = [node["workflow"]["ref"] for node in spec.get("nodes") or () if node.get("workflow")]
@@ -143,7 +143,7 @@ def workflows_by_child(namespace: str, name: str, spec: Mapping[str, Any], statu
 
 
 @kopf.index(GROUP, VERSION, WORKFLOW_RUN.plural)
-def pending_runs(namespace: str, name: str, spec: Mapping[str, Any], status: Mapping[str, Any], **_: Any):
+async def pending_runs(namespace: str, name: str, spec: Mapping[str, Any], status: Mapping[str, Any], **_: Any):
     """(namespace, Workflow) -> WorkflowRuns not started yet (to start when the Workflow becomes Ready)."""
     if status.get("phase") not in (None, "Pending"):
         return None

@@ -50,6 +50,10 @@ HANDLERS = (definition_handlers, run_handlers, schedule_handlers, trigger_handle
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     """kopf's bookkeeping in annotations, not status; Events only from our own handlers and warnings.
 
+    Every handler and index is async: kopf runs a sync one in a thread pool, and with an index of every run
+    that was a thread hop per watch event of each run (measured: a restarted operator indexed 2,900 of 10,500
+    WorkflowRuns in five minutes on the loaded 2-core machine, and handled nothing meanwhile).
+
     kopf's per-object workers stay unbounded (its default): handlers wait until every index has seen every
     object, so a worker limit below the number of objects deadlocks the start (measured: with 256 and 651
     WorkflowRuns, a restarted operator indexed 263 objects and then handled nothing).

@@ -41,13 +41,13 @@ log = logging.getLogger(__name__)
 
 
 @kopf.index(GROUP, VERSION, WORKFLOW_RUN.plural)
-def run_phases(namespace: str, name: str, status: Mapping[str, Any], **_: Any) -> dict[str, str]:
+async def run_phases(namespace: str, name: str, status: Mapping[str, Any], **_: Any) -> dict[str, str]:
     """phase -> runs (the runs-by-phase gauge reads it)."""
     return {status.get("phase") or "Pending": f"{namespace}/{name}"}
 
 
 @kopf.index(GROUP, VERSION, WORKFLOW.plural)
-def stalled_workflows(namespace: str, name: str, status: Mapping[str, Any], **_: Any) -> dict[Any, str] | None:
+async def stalled_workflows(namespace: str, name: str, status: Mapping[str, Any], **_: Any) -> dict[Any, str] | None:
     """(namespace, Workflow) -> its Stalled message while its spec is invalid (why new runs wait)."""
     conditions = status.get("conditions") or ()
     stalled = next((c for c in conditions if c.get("type") == STALLED and c.get("status") == "True"), None)

@@ -40,7 +40,9 @@ KIND = WORKFLOW_SCHEDULE.kind
 
 
 @kopf.index(GROUP, VERSION, WORKFLOW_RUN.plural, labels={SCHEDULE_LABEL: kopf.PRESENT})
-def schedule_runs(body: kopf.Body, namespace: str, labels: Mapping[str, str], **_: Any) -> dict[Any, ScheduledRun]:
+async def schedule_runs(
+    body: kopf.Body, namespace: str, labels: Mapping[str, str], **_: Any
+) -> dict[Any, ScheduledRun]:
     """(namespace, schedule) -> the runs it started."""
     return {(namespace, labels[SCHEDULE_LABEL]): seen_run(body)}
 

@@ -32,7 +32,7 @@ PRUNE_SECONDS = 10.0
 
 
 @kopf.index(GROUP, VERSION, WORKFLOW_RUN.plural, labels={TRIGGER_LABEL: kopf.PRESENT})
-def trigger_runs(body: kopf.Body, namespace: str, labels: Mapping[str, str], **_: Any) -> dict[Any, ScheduledRun]:
+async def trigger_runs(body: kopf.Body, namespace: str, labels: Mapping[str, str], **_: Any) -> dict[Any, ScheduledRun]:
     """(namespace, trigger) -> its recorded runs."""
     return {(namespace, labels[TRIGGER_LABEL]): seen_run(body, STARTED_AT)}
 
@@ -51,7 +51,7 @@ def check(spec: Mapping[str, Any]) -> Checked:
 @kopf.on.resume(GROUP, VERSION, WORKFLOW_TRIGGER.plural)
 @kopf.on.create(GROUP, VERSION, WORKFLOW_TRIGGER.plural)
 @kopf.on.update(GROUP, VERSION, WORKFLOW_TRIGGER.plural, field="spec")
-def reconcile_trigger(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+async def reconcile_trigger(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     """A new or changed trigger: one status write with its conditions."""
     checked = check(body["spec"])
     RECONCILES.labels(KIND, "synced" if checked.ready else "invalid").inc()
