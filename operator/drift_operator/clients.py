@@ -13,6 +13,7 @@ from drift.run_events import RunEvents
 
 from .operator_settings import OperatorSettings
 from .run_expiry import RunExpiry
+from .run_index import RunIndex
 from .run_registry import RunRegistry
 from .status_writer import StatusWriter
 
@@ -33,5 +34,7 @@ class Services:
     """The one writer of runs' status."""
     expiry: RunExpiry
     """When finished runs are deleted by their TTL."""
+    index: RunIndex
+    """Every run's phase, the runs of each schedule, trigger and Pending Workflow."""
     background: list[asyncio.Task[None]] = field(default_factory=list)
     """Tasks started by kopf's startup handlers (the run resync); cancelled when the operator stops."""

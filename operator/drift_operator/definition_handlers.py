@@ -142,14 +142,6 @@ async def workflows_by_child(namespace: str, name: str, spec: Mapping[str, Any],
     return {(namespace, ref["name"]): name for ref in refs if not ref.get("version") or not ready} or None
 
 
-@kopf.index(GROUP, VERSION, WORKFLOW_RUN.plural)
-async def pending_runs(namespace: str, name: str, spec: Mapping[str, Any], status: Mapping[str, Any], **_: Any):
-    """(namespace, Workflow) -> WorkflowRuns not started yet (to start when the Workflow becomes Ready)."""
-    if status.get("phase") not in (None, "Pending"):
-        return None
-    return {(namespace, (spec.get("workflowRef") or {}).get("name")): name}
-
-
 async def withdraw(services: Services, kind: Kind, namespace: str, name: str) -> None:
     """Withdraw a deleted definition's latest pointer; while a backend fails, retry as long as it stays deleted."""
     delay = 1.0
@@ -212,7 +204,6 @@ async def reconcile_workflow(
     patch: kopf.Patch,
     retry: int,
     memo: Services,
-    pending_runs: kopf.Index,
     workflows_by_child: kopf.Index,
     **_: Any,
 ) -> None:
@@ -240,7 +231,7 @@ async def reconcile_workflow(
     stored = await _sync(kind=WORKFLOW, body=body, patch=patch, retry=retry, services=memo, build=build)
     if stored:
         cause = f"{name}@{stored.version}"
-        await _trigger(memo, WORKFLOW_RUN.plural, namespace, pending_runs.get((namespace, name)), cause)
+        await _trigger(memo, WORKFLOW_RUN.plural, namespace, memo.index.pending_runs(namespace, name), cause)
         if stored.version != (body.get("status") or {}).get("version"):
             parents = {parent for parent in workflows_by_child.get((namespace, name), ()) if parent != name}
             await _trigger(memo, WORKFLOW.plural, namespace, parents, cause)

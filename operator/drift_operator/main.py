@@ -36,6 +36,7 @@ from . import (
 from .clients import Services
 from .run_catchup import CatchUp
 from .run_expiry import RunExpiry
+from .run_index import RunIndex
 from .run_registry import RunRegistry
 from .schedule_activities import ScheduleActivities
 from .schedule_fire import ScheduleFire
@@ -83,7 +84,7 @@ async def run() -> None:
     runs, events = RunRegistry(config.resync_seconds), RunEvents()
     temporal = await connect(config.temporal)
     status = StatusWriter(kube, store, runs, config.coalesce_seconds, temporal)
-    services = Services(config, cache, temporal, kube, runs, events, status, RunExpiry(kube))
+    services = Services(config, cache, temporal, kube, runs, events, status, RunExpiry(kube), RunIndex())
     await store.ensure_tables()
     await cache.start()
     channel = run_events_channel(config.table_prefix)

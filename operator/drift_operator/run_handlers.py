@@ -40,12 +40,6 @@ from .run_resync import Resync
 log = logging.getLogger(__name__)
 
 
-@kopf.index(GROUP, VERSION, WORKFLOW_RUN.plural)
-async def run_phases(namespace: str, name: str, status: Mapping[str, Any], **_: Any) -> dict[str, str]:
-    """phase -> runs (the runs-by-phase gauge reads it)."""
-    return {status.get("phase") or "Pending": f"{namespace}/{name}"}
-
-
 @kopf.index(GROUP, VERSION, WORKFLOW.plural)
 async def stalled_workflows(namespace: str, name: str, status: Mapping[str, Any], **_: Any) -> dict[Any, str] | None:
     """(namespace, Workflow) -> its Stalled message while its spec is invalid (why new runs wait)."""
@@ -55,10 +49,10 @@ async def stalled_workflows(namespace: str, name: str, status: Mapping[str, Any]
 
 
 @kopf.on.startup()
-def export_run_gauge(run_phases: kopf.Index, **_: Any) -> None:
-    """drift_operator_runs{phase} counts the index at scrape time."""
+def export_run_gauge(memo: Services, **_: Any) -> None:
+    """drift_operator_runs{phase} counts the run index at scrape time."""
     for phase in ("Pending", "Running", "Waiting", *FINAL_PHASES):
-        RUNS.labels(phase).set_function(lambda phase=phase: len(run_phases.get(phase, ())))
+        RUNS.labels(phase).set_function(lambda phase=phase: memo.index.phase_counts[phase])
 
 
 @kopf.on.event(GROUP, VERSION, WORKFLOW_RUN.plural)
@@ -70,8 +64,10 @@ async def run_event(type: str | None, body: kopf.Body, memo: Services, stalled_w
     meta, status = body["metadata"], body.get("status") or {}
     key = run_workflow_id(meta)
     if type == "DELETED":
+        memo.index.remove(meta["uid"])
         await _deleted(key, meta, status, memo)
         return
+    memo.index.update(body)
     if status.get("phase") in FINAL_PHASES:
         _expire_later(meta, body["spec"], status, memo)
         return

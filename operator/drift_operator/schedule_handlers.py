@@ -29,7 +29,7 @@ from . import schedules
 from .clients import Services
 from .definition_handlers import validation_message
 from .schedule_fire import Fire
-from .schedule_runs import SCHEDULE_LABEL, ScheduledRun, expired, seen_run
+from .schedule_runs import ScheduledRun, expired
 from .schedule_status import Observed, schedule_status
 
 REFRESH_SECONDS = 10.0
@@ -37,14 +37,6 @@ REFRESH_SECONDS = 10.0
 RETRY_SECONDS = 5.0
 """Retry delay while Temporal does not answer."""
 KIND = WORKFLOW_SCHEDULE.kind
-
-
-@kopf.index(GROUP, VERSION, WORKFLOW_RUN.plural, labels={SCHEDULE_LABEL: kopf.PRESENT})
-async def schedule_runs(
-    body: kopf.Body, namespace: str, labels: Mapping[str, str], **_: Any
-) -> dict[Any, ScheduledRun]:
-    """(namespace, schedule) -> the runs it started."""
-    return {(namespace, labels[SCHEDULE_LABEL]): seen_run(body)}
 
 
 def _checked(spec: Mapping[str, Any]) -> WorkflowScheduleSpec | Observed:
@@ -100,12 +92,12 @@ async def _observe(
     return _seen(checked, sid, description), [run for run in runs if run not in gone]
 
 
-async def _sync(
-    body: Mapping[str, Any], patch: kopf.Patch, services: Services, index: kopf.Index, *, apply: bool
-) -> None:
+async def _sync(body: Mapping[str, Any], patch: kopf.Patch, services: Services, *, apply: bool) -> None:
     """One reconcile of a schedule: observe, then one status write (through kopf's patch)."""
     meta, previous = body["metadata"], body.get("status") or {}
-    runs = [run for run in index.get((meta["namespace"], meta["name"]), ()) if run.owner_uid == meta["uid"]]
+    runs = [
+        run for run in services.index.schedule_runs(meta["namespace"], meta["name"]) if run.owner_uid == meta["uid"]
+    ]
     apply = apply or previous.get("observedGeneration") != meta.get("generation")
     try:
         observed, runs = await _observe(body, runs, services, apply=apply)
@@ -122,19 +114,15 @@ async def _sync(
 @kopf.on.resume(GROUP, VERSION, WORKFLOW_SCHEDULE.plural)
 @kopf.on.create(GROUP, VERSION, WORKFLOW_SCHEDULE.plural)
 @kopf.on.update(GROUP, VERSION, WORKFLOW_SCHEDULE.plural)
-async def reconcile_schedule(
-    body: kopf.Body, patch: kopf.Patch, memo: Services, schedule_runs: kopf.Index, **_: Any
-) -> None:
+async def reconcile_schedule(body: kopf.Body, patch: kopf.Patch, memo: Services, **_: Any) -> None:
     """A new or changed schedule, or the operator's start: write the Temporal Schedule from the spec."""
-    await _sync(body, patch, memo, schedule_runs, apply=True)
+    await _sync(body, patch, memo, apply=True)
 
 
 @kopf.timer(GROUP, VERSION, WORKFLOW_SCHEDULE.plural, interval=REFRESH_SECONDS)
-async def refresh_schedule(
-    body: kopf.Body, patch: kopf.Patch, memo: Services, schedule_runs: kopf.Index, **_: Any
-) -> None:
+async def refresh_schedule(body: kopf.Body, patch: kopf.Patch, memo: Services, **_: Any) -> None:
     """Fire times, active runs and history limits (the Temporal Schedule is rewritten only if missing)."""
-    await _sync(body, patch, memo, schedule_runs, apply=False)
+    await _sync(body, patch, memo, apply=False)
 
 
 @kopf.on.delete(GROUP, VERSION, WORKFLOW_SCHEDULE.plural)

@@ -18,23 +18,17 @@ from pydantic import ValidationError
 from drift.metrics import RECONCILES
 from drift.models.resources import GROUP, VERSION, WORKFLOW_RUN, WORKFLOW_TRIGGER
 from drift.models.trigger import WorkflowTriggerSpec
-from drift.trigger_events import STARTED_AT, TRIGGER_LABEL, compile_trigger
+from drift.trigger_events import compile_trigger
 from drift.validation import DefinitionInvalid
 
 from .clients import Services
 from .definition_handlers import validation_message
-from .schedule_runs import ScheduledRun, expired, seen_run
+from .schedule_runs import expired
 from .trigger_status import Checked, trigger_status
 
 KIND = WORKFLOW_TRIGGER.kind
 PRUNE_SECONDS = 10.0
 """Recorded runs past the history limits are deleted this often."""
-
-
-@kopf.index(GROUP, VERSION, WORKFLOW_RUN.plural, labels={TRIGGER_LABEL: kopf.PRESENT})
-async def trigger_runs(body: kopf.Body, namespace: str, labels: Mapping[str, str], **_: Any) -> dict[Any, ScheduledRun]:
-    """(namespace, trigger) -> its recorded runs."""
-    return {(namespace, labels[TRIGGER_LABEL]): seen_run(body, STARTED_AT)}
 
 
 def check(spec: Mapping[str, Any]) -> Checked:
@@ -60,13 +54,13 @@ async def reconcile_trigger(body: kopf.Body, patch: kopf.Patch, **_: Any) -> Non
 
 
 @kopf.timer(GROUP, VERSION, WORKFLOW_TRIGGER.plural, interval=PRUNE_SECONDS)
-async def prune_trigger_runs(body: kopf.Body, memo: Services, trigger_runs: kopf.Index, **_: Any) -> None:
+async def prune_trigger_runs(body: kopf.Body, memo: Services, **_: Any) -> None:
     """Delete the finished recorded runs past the history limits."""
     meta = body["metadata"]
     try:
         limits = WorkflowTriggerSpec.model_validate(dict(body["spec"])).runs
     except ValidationError:
         return
-    runs = [run for run in trigger_runs.get((meta["namespace"], meta["name"]), ()) if run.owner_uid == meta["uid"]]
+    runs = [run for run in memo.index.trigger_runs(meta["namespace"], meta["name"]) if run.owner_uid == meta["uid"]]
     for run in expired(runs, limits.successful_runs_history_limit, limits.failed_runs_history_limit):
         await memo.kube.delete(WORKFLOW_RUN.plural, meta["namespace"], run.name, run.uid)

@@ -13,6 +13,7 @@ import pytest
 from drift_operator import main, operator_settings, run_handlers
 from drift_operator.run_expiry import RunExpiry
 from drift_operator.run_handlers import changed, run_event
+from drift_operator.run_index import RunIndex
 from drift_operator.run_orphans import run_of
 from drift_operator.run_registry import RunRegistry
 
@@ -40,7 +41,9 @@ def operator(monkeypatch):
 
     monkeypatch.setattr(run_handlers, "attempt", attempt)
     monkeypatch.setattr(run_handlers, "retire", retire)
-    memo = SimpleNamespace(runs=RunRegistry(), expiry=RunExpiry(kube=None), settings=operator_settings.load({}))
+    memo = SimpleNamespace(
+        runs=RunRegistry(), expiry=RunExpiry(kube=None), index=RunIndex(), settings=operator_settings.load({})
+    )
     return memo, calls
 
 
@@ -133,3 +136,23 @@ def test_kopf_logs_the_run_event_handlers_failures_not_its_successes(caplog):
         "Handler 'reconcile_workflow' succeeded.",
         "Handler 'run_event' failed with an exception. Will ignore.",
     ]
+
+
+def test_the_run_index_files_each_run_as_its_latest_event_says():
+    index = RunIndex()
+    pending = run(status={})
+    pending["metadata"]["labels"] = {"drift.dev/schedule": "nightly"}
+    index.update(pending)
+    assert index.pending_runs("ns", "w") == ["r"]
+    assert [r.name for r in index.schedule_runs("ns", "nightly")] == ["r"]
+    assert index.phase_counts["Pending"] == 1
+    started = run(status={"phase": "Succeeded"})
+    started["metadata"]["labels"] = {"drift.dev/schedule": "nightly"}
+    index.update(started)
+    assert index.pending_runs("ns", "w") == []
+    assert [r.phase for r in index.schedule_runs("ns", "nightly")] == ["Succeeded"]
+    assert (index.phase_counts["Pending"], index.phase_counts["Succeeded"]) == (0, 1)
+    index.remove(UID)
+    assert index.schedule_runs("ns", "nightly") == []
+    assert index.phase_counts["Succeeded"] == 0
+    assert index.trigger_runs("ns", "orders") == []
