@@ -17,6 +17,8 @@ from .run_index import RunIndex
 from .run_registry import RunRegistry
 from .status_writer import StatusWriter
 
+FIRST_SIGHT_OBSERVES = 8
+
 
 @dataclass(frozen=True)
 class Services:
@@ -36,5 +38,8 @@ class Services:
     """When finished runs are deleted by their TTL."""
     index: RunIndex
     """Every run's phase, the runs of each schedule, trigger and Pending Workflow."""
+    first_sight: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(FIRST_SIGHT_OBSERVES))
+    """Bounds the runs started before this operator that are compared with Temporal at once (after a restart:
+    every unfinished run, each a describe and a query the worker answers by replaying the run)."""
     background: list[asyncio.Task[None]] = field(default_factory=list)
     """Tasks started by kopf's startup handlers (the run resync); cancelled when the operator stops."""

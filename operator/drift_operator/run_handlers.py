@@ -76,7 +76,11 @@ async def run_event(type: str | None, body: kopf.Body, memo: Services, stalled_w
         return  # going away; or an event older than the end this operator wrote
     if state is not None and not changed(state.metadata, meta):
         return
-    retry = await attempt(body, memo, stalled_workflows, observe=state is None)
+    if state is None and status.get("execution"):  # started before this operator: compare with Temporal
+        async with memo.first_sight:
+            retry = await attempt(body, memo, stalled_workflows, observe=True)
+    else:
+        retry = await attempt(body, memo, stalled_workflows, observe=state is None)
     state = memo.runs.get(key)
     if retry is not None and state is not None:
         state.resync_at = min(state.resync_at, time.monotonic() + retry)
