@@ -42,9 +42,9 @@ CLOSE_EVENT_PREFIX = "EVENT_TYPE_WORKFLOW_EXECUTION_"
 """A close event's type is this prefix and the close status's name (EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT)."""
 
 
-def handle(client: Client, workflow_id: str) -> WorkflowHandle[object, RunSnapshot]:
-    """The run's execution (the newest in its continue-as-new chain)."""
-    return client.get_workflow_handle(workflow_id, result_type=RunSnapshot)
+def handle(client: Client, workflow_id: str, run_id: str | None = None) -> WorkflowHandle[object, RunSnapshot]:
+    """The run's execution: `run_id`'s, else the newest in its continue-as-new chain."""
+    return client.get_workflow_handle(workflow_id, run_id=run_id, result_type=RunSnapshot)
 
 
 @dataclass(frozen=True)
@@ -69,19 +69,24 @@ def closed_phase(closed: str, snapshot: RunSnapshot | None) -> tuple[Phase, str]
     return phase, phase
 
 
+async def query_snapshot(client: Client, workflow_id: str) -> RunSnapshot | None:
+    """The running execution's `snapshot` query; None if no worker answers."""
+    try:
+        return await handle(client, workflow_id).query(
+            QUERY_SNAPSHOT, result_type=RunSnapshot, rpc_timeout=QUERY_TIMEOUT
+        )
+    except (RPCError, WorkflowQueryFailedError, TimeoutError) as exc:
+        log.info("snapshot query of %s not answered: %s", workflow_id, exc)
+        return None
+
+
 async def observe(client: Client, workflow_id: str, query: bool) -> Execution:
     """Describe the execution; for a closed one read its result, for a running one query it if `query`."""
     run = handle(client, workflow_id)
     description = await run.describe()
     status = description.status
     if status in (None, WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW):
-        snapshot = None
-        if query:
-            try:
-                snapshot = await run.query(QUERY_SNAPSHOT, result_type=RunSnapshot, rpc_timeout=QUERY_TIMEOUT)
-            except (RPCError, WorkflowQueryFailedError, TimeoutError) as exc:
-                log.info("snapshot query of %s not answered: %s", workflow_id, exc)
-        return Execution(None, None, snapshot, None)
+        return Execution(None, None, await query_snapshot(client, workflow_id) if query else None, None)
     snapshot, detail = None, None
     if status == WorkflowExecutionStatus.COMPLETED:
         snapshot = await run.result(follow_runs=False)

@@ -1,4 +1,5 @@
-"""A run's close read from its close event (`await_close`) is what `observe` reads with a describe and a result."""
+"""A run read from less than `observe` reads (a describe, then a result or query) reads the same: its close from
+its close event (`await_close`), a listed execution (`runs --trigger`) from the listing."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from datetime import timedelta
 from temporalio.worker import Worker
 
 from drift.run_observation import Execution, await_close, observe
+from drift_cli import trigger_runs
 
 from .greeting_workflow import RefusingWorkflow
+from .worker_harness import snapshot_when
 
 ASKS = {"startAt": "ask", "nodes": [
     {"name": "ask", "type": "instruction", "instruction": {"message": "go?"}, "next": "done"},
@@ -57,3 +60,19 @@ async def test_an_open_execution_has_no_close_within_the_wait(drift):
     asking = await drift.start(await drift.publish_workflow("asks", ASKS))
     assert await await_close(drift.client, asking.id, 0.5) is None
     await asking.terminate()
+
+
+async def test_a_listed_execution_reads_as_observe_reads_it(drift):
+    asks = await drift.publish_workflow("asks", ASKS)
+    handles = [await drift.start(await drift.publish_workflow("succeeds", SUCCEEDS)), await drift.start(asks)]
+    terminated = await drift.start(asks)
+    await terminated.terminate()
+    await handles[0].result()
+    await snapshot_when(handles[1], lambda snapshot: snapshot.phase == "Waiting")
+    ids = " OR ".join(f"WorkflowId = '{handle.id}'" for handle in [*handles, terminated])
+    listed = {execution.id: execution async for execution in drift.client.list_workflows(ids)}
+    for handle in [*handles, terminated]:
+        assert await trigger_runs._observed(drift.client, listed[handle.id]) == await observe(
+            drift.client, handle.id, query=True
+        )
+    await handles[1].terminate()
