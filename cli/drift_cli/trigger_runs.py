@@ -2,9 +2,9 @@
 
 A trigger's runs are Temporal executions first (most are never WorkflowRuns, see docs/api.md), so they are
 listed from Temporal's visibility store by their workflow id prefix, newest first, and each one's phase is
-read as the operator reads it: a closed execution's close status or result, a running one's `snapshot`
-query. RECORDED says whether it is a WorkflowRun now (recorded and not yet past the trigger's history
-limits: then `describe run` and `resume` work on it).
+read as the operator reads it: a closed execution's close status (the listing's) or result, a running one's
+`snapshot` query. RECORDED says whether it is a WorkflowRun now (recorded and not yet past the trigger's
+history limits: then `describe run` and `resume` work on it).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import asyncio
 from typing import Any
 
 from rich.text import Text
-from temporalio.client import Client, WorkflowExecution
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from drift.run_observation import closed_phase, observe
+from drift.run_observation import Execution, closed_phase, handle, observe, query_snapshot
 from drift.trigger_events import TRIGGER_LABEL, trigger_run_name_of, trigger_workflow_prefix
 
 from . import rendering as out
@@ -27,8 +27,23 @@ from .temporal_access import temporal_client
 READS_AT_ONCE = 8
 
 
+async def _observed(client: Client, execution: WorkflowExecution) -> Execution:
+    """What `observe` says of a listed execution, from the listing but for a COMPLETED one's result and a running
+    one's `snapshot` query (no FAILED one's failure: the rows do not show it). One continued as new (or of no
+    status) is observed: its run goes on in a newer execution."""
+    status = execution.status
+    if status in (None, WorkflowExecutionStatus.CONTINUED_AS_NEW):
+        return await observe(client, execution.id, query=execution.close_time is None)
+    if status == WorkflowExecutionStatus.RUNNING:
+        return Execution(None, None, await query_snapshot(client, execution.id), None)
+    snapshot = None
+    if status == WorkflowExecutionStatus.COMPLETED:
+        snapshot = await handle(client, execution.id, execution.run_id).result(follow_runs=False)
+    return Execution(status.name, execution.close_time, snapshot, None)
+
+
 async def _row(client: Client, execution: WorkflowExecution, recorded: set[str]) -> dict[str, Any]:
-    observed = await observe(client, execution.id, query=execution.close_time is None)
+    observed = await _observed(client, execution)
     snapshot = observed.snapshot
     if observed.closed:
         phase, _ = closed_phase(observed.closed, snapshot)

@@ -106,12 +106,12 @@ class StatusWriter:
         """Temporal's close of an execution a snapshot says ended, waited for up to CONFIRM_SECONDS (a long poll:
         answered as the close is recorded); {} if it is still open then (or Temporal does not answer)."""
         try:
-            if not await run_observation.wait_closed(self.temporal, workflow_id, CONFIRM_SECONDS):
-                log.warning("%s: a snapshot says the run ended, Temporal says it runs", workflow_id)
-                return {}
-            execution = await run_observation.observe(self.temporal, workflow_id, query=False)
+            execution = await run_observation.await_close(self.temporal, workflow_id, CONFIRM_SECONDS)
         except RPCError as exc:
             log.warning("end of %s not confirmed: %s", workflow_id, exc)
+            return {}
+        if execution is None:
+            log.warning("%s: a snapshot says the run ended, Temporal says it runs", workflow_id)
             return {}
         if execution.closed is None:  # continued as new: the run goes on
             return {}

@@ -125,12 +125,14 @@ def test_small_refunds_skip_approval_and_failures_reach_the_failure_node(namespa
     ready(namespace)
     apply(run_manifest(namespace, "small", "A-9-small"), run_manifest(namespace, "broken", "broken-1"))
     wait_for(namespace, "small", "condition=Succeeded")
-    assert status(namespace, "small")["output"]["refunded"] == 20
+    small = status(namespace, "small")
+    assert (small["phase"], small["message"], small["output"]["refunded"]) == ("Succeeded", "Succeeded", 20)
     wait_for(namespace, "broken", "jsonpath={.status.phase}=Failed")
     failed = status(namespace, "broken")
     assert failed["error"]["code"] == "REFUND_FAILED"
     assert failed["error"]["node"] == "fetch-order"
     assert failed["error"]["message"].startswith("GET /api/orders/broken-1 answered 500")
+    assert failed["message"] == failed["error"]["message"]  # the failure node's message: "{{ error.message }}"
     assert condition(failed, "Succeeded")["status"] == "False"
     assert condition(failed, "Stalled")["status"] == "True"
     assert samples_backend.calls["GET /api/orders/broken-1"] == 2, "retried by the node's policy (2 attempts)"

@@ -1,10 +1,11 @@
-"""A minimal Temporal workflow and activity, in a module of their own for the workflow sandbox."""
+"""Minimal Temporal workflows and an activity, in a module of their own for the workflow sandbox."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from temporalio import activity, workflow
+from temporalio.exceptions import ApplicationError
 
 
 @activity.defn
@@ -20,3 +21,12 @@ class GreetingWorkflow:
     @workflow.run
     async def run(self, name: str) -> str:
         return await workflow.execute_activity(compose_greeting, name, start_to_close_timeout=timedelta(seconds=10))
+
+
+@workflow.defn
+class RefusingWorkflow:
+    """Fails at once with an application error (the execution closes FAILED)."""
+
+    @workflow.run
+    async def run(self, reason: str) -> str:
+        raise ApplicationError(reason, type="Refused")

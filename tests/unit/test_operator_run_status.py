@@ -156,17 +156,15 @@ def test_format_duration(seconds, text):
 async def test_an_end_is_shown_once_temporal_has_recorded_it(monkeypatch: pytest.MonkeyPatch):
     # The worker sends the final snapshot just before the workflow task that ends the run completes; a Temporal
     # server killed in between loses that task (and the end) while the snapshot is already out.
-    closes = {"ns/run/uid": True, "ns/lost/uid": False}
+    closes = {"ns/run/uid": Execution("COMPLETED", NOW, SUCCEEDED, None), "ns/lost/uid": None,
+              "ns/continued/uid": Execution(None, None, None, None)}  # fmt: skip
 
-    async def wait_closed(client, workflow_id, seconds):
+    async def await_close(client, workflow_id, seconds):
         return closes[workflow_id]
 
-    async def observe(client, workflow_id, query):
-        return Execution("COMPLETED", NOW, SUCCEEDED, None)
-
-    monkeypatch.setattr(status_writer.run_observation, "wait_closed", wait_closed)
-    monkeypatch.setattr(status_writer.run_observation, "observe", observe)
+    monkeypatch.setattr(status_writer.run_observation, "await_close", await_close)
     writer = status_writer.StatusWriter(None, None, None, 0.2, None)  # type: ignore[arg-type]
     assert await writer._confirm_end("ns/run/uid") == {"closed": "COMPLETED", "closed_at": NOW, "detail": None,
                                                       "snapshot": SUCCEEDED}  # fmt: skip
     assert await writer._confirm_end("ns/lost/uid") == {}
+    assert await writer._confirm_end("ns/continued/uid") == {}
