@@ -19,7 +19,6 @@ import statistics
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import redis
 from kubernetes import client, config, watch
@@ -27,11 +26,10 @@ from kubernetes import client, config, watch
 from drift.run_contract import RunEvent, run_events_channel
 from drift.settings import temporal_settings
 from drift.temporal_client import connect
-from drift_devstack.config import load_config
-from drift_devstack.process import ProcessManager
 
 from . import run_path
 from .kube_objects import GROUP, VERSION, kubectl, resource, workflow, write_to_watch_latency
+from .processes import cpu_seconds, rss_mib, stack_pids
 from .report import Result, percentile
 
 DEFINITIONS = 500
@@ -183,20 +181,9 @@ def status_latency(api: client.CustomObjectsApi, namespace: str) -> list[Result]
 
 def usage(pid: int, seconds: float) -> tuple[float, float]:
     """(CPU percent of one core over `seconds`, RSS in MiB) of a process."""
-
-    def cpu() -> float:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    before = cpu()
+    before = cpu_seconds(pid)
     time.sleep(seconds)
-    used = cpu() - before
-    rss = next(
-        int(line.split()[1])
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-        if line.startswith("VmRSS")
-    )
-    return 100 * used / seconds, rss / 1024
+    return 100 * (cpu_seconds(pid) - before) / seconds, rss_mib(pid)
 
 
 def idle_cost(api: client.CustomObjectsApi, pid: int, namespace: str, empty: tuple[float, float]) -> list[Result]:
@@ -219,9 +206,7 @@ def run() -> list[Result]:
     """The operator's figures of issue 4 (see the module docstring)."""
     config.load_kube_config()
     api = client.CustomObjectsApi()
-    pid = ProcessManager(load_config()).pid("drift-operator")
-    if pid is None:
-        raise RuntimeError("benchmark: no drift-operator running in this stack (make bench starts it)")
+    pid = stack_pids("drift-operator")["drift-operator"]
     empty = usage(pid, 15)
     namespace = new_namespace()
     apply_list([

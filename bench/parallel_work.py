@@ -14,7 +14,6 @@ import statistics
 import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 from aiohttp import web
@@ -29,8 +28,6 @@ from drift.settings import hbase_settings, redis_url, temporal_settings
 from drift.storage.hbase import HBaseStore
 from drift.stored_definition import StoredDefinition
 from drift.temporal_client import connect
-from drift_devstack.config import load_config
-from drift_devstack.process import ProcessManager
 from drift_worker.activities import DriftActivities
 from drift_worker.egress import EgressPolicy
 from drift_worker.main import new_worker
@@ -38,6 +35,7 @@ from drift_worker.run_event_publisher import RunEventPublisher
 
 from .baseline_workflows import BatchedMap, FanOut, ItemBatch
 from .kube_objects import GROUP, VERSION, resource
+from .processes import rss_mib, stack_pids
 from .report import Result
 
 BRANCHES = 100
@@ -79,13 +77,6 @@ class HttpGet:
     @activity.defn(name="bench.http_get")
     async def get(self, url: str) -> int:
         return (await self.client.get(url)).status_code // 200
-
-
-def _rss_mib(pid: int | str = "self") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 async def _median_seconds(run_once) -> float:
@@ -162,7 +153,7 @@ async def _measure() -> list[Result]:
         figures["baseline_items"] = ITEMS / (time.perf_counter() - began)
     async with new_worker(client, queue, activities):
         figures["fanout"] = await _median_seconds(lambda: _finished(client, queue, fanout))
-        figures["rss_before"] = _rss_mib()
+        figures["rss_before"] = rss_mib()
         began = time.perf_counter()
         handle = await _start(client, queue, mapped, {"items": items})
         finished = asyncio.Event()
@@ -170,7 +161,7 @@ async def _measure() -> list[Result]:
         peak = figures["rss_before"]
         result = asyncio.create_task(handle.result())
         while not result.done():
-            peak = max(peak, _rss_mib())
+            peak = max(peak, rss_mib())
             await asyncio.wait({result}, timeout=0.5)
         assert (await result).output == ITEMS
         figures["items"] = ITEMS / (time.perf_counter() - began)
@@ -199,17 +190,14 @@ def _stack_map_rss() -> list[Result]:
     its own RSS just before."""
     config.load_kube_config()
     api = client.CustomObjectsApi()
-    processes = ProcessManager(load_config())
-    pids = {name: processes.pid(name) for name in ("drift-operator", "drift-worker")}
-    if None in pids.values():
-        raise RuntimeError("benchmark: the stack's drift-operator and drift-worker must run (make bench starts them)")
+    pids = stack_pids("drift-operator", "drift-worker")
     namespace = "bench-map"
     subprocess.run(["kubectl", "create", "namespace", namespace], capture_output=True, check=False)
     spec = {"startAt": "each", "nodes": map_spec()["nodes"]}
     manifests = [resource("Workflow", "map", namespace, spec),
                  resource("WorkflowRun", f"map-{uuid.uuid4().hex[:6]}", namespace,
                           {"workflowRef": {"name": "map"}, "input": {"items": list(range(ITEMS))}})]  # fmt: skip
-    before = {name: _rss_mib(pid) for name, pid in pids.items()}
+    before = {name: rss_mib(pid) for name, pid in pids.items()}
     peak = dict(before)
     subprocess.run(["kubectl", "apply", "-f", "-"], input=json.dumps({"apiVersion": "v1", "kind": "List",
                    "items": manifests}), text=True, capture_output=True, check=True)  # fmt: skip
@@ -217,7 +205,7 @@ def _stack_map_rss() -> list[Result]:
     deadline = time.monotonic() + 900
     while True:
         run = api.get_namespaced_custom_object(GROUP, VERSION, namespace, "workflowruns", name)
-        peak = {key: max(peak[key], _rss_mib(pids[key])) for key in pids}
+        peak = {key: max(peak[key], rss_mib(pids[key])) for key in pids}
         if (run.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             break
         if time.monotonic() > deadline:

@@ -25,11 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from kubernetes import client, config
 
-from drift_devstack.config import load_config
-from drift_devstack.process import ProcessManager
-
 from .kube_objects import GROUP, VERSION, kubectl, resource, workflow
 from .operator_status import apply_list, new_namespace, usage, wait_until
+from .processes import stack_pids
 from .report import Result, percentile
 from .run_path import PLURAL, PhaseWatch, hand_written
 
@@ -47,10 +45,7 @@ def _stack(*args: str) -> None:
 
 
 def _operator_pid() -> int:
-    pid = ProcessManager(load_config()).pid("drift-operator")
-    if pid is None:
-        raise RuntimeError("benchmark: no drift-operator running in this stack (make bench starts it)")
-    return pid
+    return stack_pids("drift-operator")["drift-operator"]
 
 
 def _run(name: str, namespace: str) -> dict:
