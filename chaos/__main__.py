@@ -34,7 +34,7 @@ def main(names: list[str]) -> int:
     if names or count != 200:
         print(table(outcomes))
     else:
-        publish(outcomes, "make chaos")
+        publish(table(outcomes), "make chaos")
     return 1 if any(o.verdict.failures for o in outcomes) else 0
 
 

@@ -22,6 +22,8 @@ from .workload import Expected
 
 MAX_ATTEMPTS_PER_STEP = 2
 """A side effect may happen once more than expected: the attempt in flight when the fault struck."""
+BACKEND_READS_AT_ONCE = 8
+"""Runs whose context and execution are read at the same time (the HBase store's pool size)."""
 
 
 @dataclass
@@ -91,17 +93,23 @@ def agrees(shown: str | None, temporal: str | None) -> bool:
 async def _backends(batch: Batch, verdict: Verdict) -> None:
     temporal = await connect(temporal_settings())
     store = HBaseStore(hbase_settings())
+    at_once = asyncio.Semaphore(BACKEND_READS_AT_ONCE)
+
+    async def check_run(name: str, expected: Expected) -> None:
+        item = batch.objects.get(name)
+        if item is None:
+            return
+        workflow_id = run_workflow_id(item["metadata"])
+        async with at_once:
+            cells = await store.row("WorkflowContextHB", workflow_id)
+            executed = await temporal_phase(temporal, workflow_id)
+        if not context_complete(name, expected, cells):
+            verdict.incomplete_context.append(name)
+        if not agrees((item.get("status") or {}).get("phase"), executed):
+            verdict.disagreeing.append(name)
+
     try:
-        for name, expected in batch.expected.items():
-            item = batch.objects.get(name)
-            if item is None:
-                continue
-            workflow_id = run_workflow_id(item["metadata"])
-            if not context_complete(name, expected, await store.row("WorkflowContextHB", workflow_id)):
-                verdict.incomplete_context.append(name)
-            shown = (item.get("status") or {}).get("phase")
-            if not agrees(shown, await temporal_phase(temporal, workflow_id)):
-                verdict.disagreeing.append(name)
+        await asyncio.gather(*(check_run(name, expected) for name, expected in batch.expected.items()))
     finally:
         store.close()
 

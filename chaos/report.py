@@ -29,8 +29,8 @@ def table(outcomes: list[Outcome]) -> str:
     return "\n".join(rows)
 
 
-def publish(outcomes: list[Outcome], command: str) -> None:
-    """Print the table and put it in the README with the command and the date."""
-    body = f"`{command}`, {datetime.datetime.now(datetime.UTC):%Y-%m-%d}:\n\n{table(outcomes)}"
+def publish(text: str, command: str, markers: tuple[str, str] = (START, END)) -> None:
+    """Print `text` (a table) and put it in the README between `markers`, under the command and the date."""
+    body = f"`{command}`, {datetime.datetime.now(datetime.UTC):%Y-%m-%d}:\n\n{text}"
     print(body)
-    replace_in_readme(START, END, body)
+    replace_in_readme(*markers, body)

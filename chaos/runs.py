@@ -46,24 +46,34 @@ class Batch:
             log.debug("poll failed: %s", exc)
             return False
         self.objects = {item["metadata"]["name"]: item for item in listed["items"]}
-        self._answer()
+        self.answer_waiting()
         return True
 
-    def _answer(self) -> None:
-        for name, item in self.objects.items():
-            answer = self.expected[name].answer
-            waiting = (item.get("status") or {}).get("waitingFor") or {}
-            if answer is None or name in self.answered or waiting.get("node") != "ask":
-                continue
-            patch = {"spec": {"resume": [{"node": "ask", "input": {"choice": answer}}]}}
-            try:
-                self.api.patch_namespaced_custom_object(
-                    GROUP, VERSION, self.namespace, "workflowruns", name, patch, _request_timeout=REQUEST_TIMEOUT
-                )
-            except Exception as exc:  # noqa: BLE001 - answered on a later poll
-                log.debug("resume of %s failed: %s", name, exc)
-                continue
-            self.answered.add(name)
+    def see(self, item: dict) -> None:
+        """Take one run as the API server shows it now (from a watch), and answer it if it waits."""
+        name = item["metadata"]["name"]
+        self.objects[name] = item
+        self._answer(name, item)
+
+    def answer_waiting(self) -> None:
+        """Answer every run seen waiting at its instruction and not answered yet (a failed answer is retried)."""
+        for name, item in list(self.objects.items()):
+            self._answer(name, item)
+
+    def _answer(self, name: str, item: dict) -> None:
+        answer = self.expected[name].answer
+        waiting = (item.get("status") or {}).get("waitingFor") or {}
+        if answer is None or name in self.answered or waiting.get("node") != "ask":
+            return
+        patch = {"spec": {"resume": [{"node": "ask", "input": {"choice": answer}}]}}
+        try:
+            self.api.patch_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, "workflowruns", name, patch, _request_timeout=REQUEST_TIMEOUT
+            )
+        except Exception as exc:  # noqa: BLE001 - answered on a later poll
+            log.debug("resume of %s failed: %s", name, exc)
+            return
+        self.answered.add(name)
 
     def status(self, name: str) -> dict:
         return (self.objects.get(name) or {}).get("status") or {}

@@ -57,13 +57,19 @@ def _apply(manifests: list[dict]) -> None:
     kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}))
 
 
-def run_fault(fault: str, count: int, server: CountingServer) -> Outcome:
-    """Start `count` runs, kill `fault` once a quarter of them are past their first node, restart it, wait
-    for the batch to end and check it."""
-    namespace = f"chaos-{fault}-{uuid.uuid4().hex[:4]}"
+def workload_namespace(prefix: str, server: CountingServer) -> str:
+    """A new namespace `{prefix}-xxxx` with the workload's Workflows calling `server`, once they are Ready."""
+    namespace = f"{prefix}-{uuid.uuid4().hex[:4]}"
     kubectl("create", "namespace", namespace)
     _apply(workflows(namespace, server.url))
     kubectl("wait", "--for=condition=Ready", "-n", namespace, "--timeout=60s", "workflows", "--all")
+    return namespace
+
+
+def run_fault(fault: str, count: int, server: CountingServer) -> Outcome:
+    """Start `count` runs, kill `fault` once a quarter of them are past their first node, restart it, wait
+    for the batch to end and check it."""
+    namespace = workload_namespace(f"chaos-{fault}", server)
     batch = Batch(namespace, runs(count))
     _apply([run_manifest(namespace, name, expected) for name, expected in batch.expected.items()])
     if not poll_until(batch, lambda b: b.progressed() >= count // 4, time.monotonic() + 300, interval=0.5):

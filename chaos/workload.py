@@ -56,7 +56,9 @@ def runs(count: int) -> dict[str, Expected]:
     return {f"run-{i:03d}": KINDS[i % len(KINDS)] for i in range(count)}
 
 
-def run_manifest(namespace: str, name: str, expected: Expected) -> dict:
-    return resource(
-        "WorkflowRun", name, namespace, {"workflowRef": {"name": expected.workflow}, "input": {"run": name}}
-    )
+def run_manifest(namespace: str, name: str, expected: Expected, ttl_seconds: int | None = None) -> dict:
+    """The run of `expected`'s workflow; with `ttl_seconds`, deleted that long after it finished."""
+    spec: dict = {"workflowRef": {"name": expected.workflow}, "input": {"run": name}}
+    if ttl_seconds is not None:
+        spec["ttlSecondsAfterFinished"] = ttl_seconds
+    return resource("WorkflowRun", name, namespace, spec)
