@@ -12,6 +12,7 @@ DEV_DIR := $(CURDIR)/.dev
 TEST_DIR := $(CURDIR)/.dev/test
 BENCH_DIR := $(CURDIR)/.dev/bench
 CHAOS_DIR := $(CURDIR)/.dev/chaos
+SOAK_DIR := $(CURDIR)/.dev/soak
 CLUSTER_DIR := $(CURDIR)/.dev/cluster
 CLUSTER_TEST_DIR := $(CURDIR)/.dev/test-cluster
 STACK := $(BIN)/python -m drift_devstack
@@ -19,13 +20,14 @@ PYTEST_ARGS ?=
 BENCH ?=
 FAULTS ?=
 
-.PHONY: help install dev dev-up dev-down test test-up test-down bench chaos lint crds e2e-kind images cluster-up cluster-down test-cluster
+.PHONY: help install dev dev-up dev-down test test-up test-down bench chaos soak lint crds e2e-kind images cluster-up cluster-down test-cluster
 
 help:
 	@echo "make dev    run Drift on a local stack (Kubernetes API server, Temporal, Redis, HBase) until Ctrl-C"
 	@echo "make test   run the whole suite (lint, unit, integration, e2e) against a fresh local stack"
 	@echo "make bench  run the benchmarks against a local stack; writes bench/results.json (BENCH=\"NAME...\": only those; BENCH=scale: 10,000 runs, opt-in)"
 	@echo "make chaos  kill -9 each stack service under 200 runs in flight, check every run; table in the README (FAULTS=\"NAME...\": only those)"
+	@echo "make soak   10,000 mixed runs over 30 min: operator and worker memory, etcd sizes, HBase rows, TTL deletions; table in the README (SOAK_RUNS, SOAK_MINUTES)"
 	@echo "make dev-up / dev-down, test-up / test-down: start or stop a stack and leave it"
 	@echo "make crds   regenerate crds/ from the pydantic models in drift/models, config/rbac/ from the chart"
 	@echo "make images build the operator and worker images here (buildah; root)"
@@ -95,6 +97,9 @@ bench: install
 
 chaos: install
 	$(call on_own_stack,$(CHAOS_DIR),$(BIN)/python -m chaos $(FAULTS))
+
+soak: install
+	$(call on_own_stack,$(SOAK_DIR),$(BIN)/python -m chaos.soak)
 
 lint: install
 	@$(BIN)/ruff check .
