@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from kubernetes import client
@@ -35,6 +36,8 @@ class Batch:
     objects: dict[str, dict] = field(default_factory=dict)
     answered: set[str] = field(default_factory=set)
     api: client.CustomObjectsApi = field(default_factory=client.CustomObjectsApi)
+    pool: Executor | None = None
+    """Where the answers are sent from (None: at once, on the caller's thread)."""
 
     def poll(self) -> bool:
         """Refresh every run and answer the instructions now waiting; False when the API server did not answer."""
@@ -65,6 +68,13 @@ class Batch:
         waiting = (item.get("status") or {}).get("waitingFor") or {}
         if answer is None or name in self.answered or waiting.get("node") != "ask":
             return
+        self.answered.add(name)
+        if self.pool is None:
+            self._resume(name, answer)
+        else:
+            self.pool.submit(self._resume, name, answer)
+
+    def _resume(self, name: str, answer: str) -> None:
         patch = {"spec": {"resume": [{"node": "ask", "input": {"choice": answer}}]}}
         try:
             self.api.patch_namespaced_custom_object(
@@ -72,8 +82,7 @@ class Batch:
             )
         except Exception as exc:  # noqa: BLE001 - answered on a later poll
             log.debug("resume of %s failed: %s", name, exc)
-            return
-        self.answered.add(name)
+            self.answered.discard(name)
 
     def status(self, name: str) -> dict:
         return (self.objects.get(name) or {}).get("status") or {}

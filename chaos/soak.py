@@ -14,13 +14,12 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from kubernetes import config
 from kubernetes.client.rest import ApiException
 
 from bench.kube_objects import GROUP, VERSION
-from drift.conditions import parse_timestamp
-from drift.models.run import FINAL_PHASES
 
 from .checks import check
 from .counter import CountingServer
@@ -37,66 +36,68 @@ from .workload import run_manifest, runs
 log = logging.getLogger("chaos")
 RUNS, MINUTES = 10_000, 30.0
 TTL_SECONDS = 60
-TTL_MARGIN_SECONDS = 60.0
-"""A TTL run still there this long after its `finishedAt` + TTL fails the check."""
-STUCK_SECONDS = 300.0
-"""After the last run is created, a run not at its end by then counts as lost."""
+SENDERS = 4
+"""Creates (and answers) in flight at once: a slow API server does not slow the even rate down."""
+STUCK_SECONDS = 180.0
+"""Once every run is created, the soak waits for their ends (then for the TTL deletions) as long as one more
+comes at least this often; a run not at its end (a TTL run not deleted) when it stops waiting fails."""
 
 
-def _create(batch: Batch, manifest: dict) -> bool:
-    """Create one run, trying three times; an "already exists" (an earlier try that timed out) counts."""
+def _create(batch: Batch, manifest: dict, created: list[str]) -> None:
+    """Create one run, trying three times, and add it to `created`; an "already exists" (an earlier try that
+    timed out) counts."""
+    name = manifest["metadata"]["name"]
     for _ in range(3):
         try:
             batch.api.create_namespaced_custom_object(GROUP, VERSION, batch.namespace, "workflowruns", manifest,
                                                       _request_timeout=REQUEST_TIMEOUT)  # fmt: skip
-            return True
+            created.append(name)
+            return
         except ApiException as exc:
             if exc.status == 409:
-                return True
-            log.warning("creating %s: %s", manifest["metadata"]["name"], exc.reason)
+                created.append(name)
+                return
+            log.warning("creating %s: %s", name, exc.reason)
         except Exception as exc:  # noqa: BLE001 - a slow API server: try again
-            log.warning("creating %s: %s", manifest["metadata"]["name"], exc)
+            log.warning("creating %s: %s", name, exc)
         time.sleep(1)
-    return False
 
 
-def _wait(batch: Batch, done: Callable[[], bool], deadline: float) -> bool:
-    """Until `done()` (True) or the monotonic `deadline` (False), answering instructions a failed patch left."""
-    while not done():
-        if time.monotonic() > deadline:
+def _wait(batch: Batch, left: Callable[[], int]) -> bool:
+    """Until `left()` is 0 (True), or STUCK_SECONDS pass without it going down (False); meanwhile answers the
+    instructions a failed patch left unanswered."""
+    fewest, since = left(), time.monotonic()
+    while fewest:
+        if time.monotonic() - since > STUCK_SECONDS:
             return False
         batch.answer_waiting()
         time.sleep(2)
+        if (now := left()) < fewest:
+            fewest, since = now, time.monotonic()
     return True
-
-
-def _ttl_deadline(batch: Batch, names: set[str]) -> float:
-    """Monotonic time by which every run of `names` should be gone: the latest `finishedAt` + TTL + margin."""
-    ends = [parse_timestamp(batch.status(name).get("finishedAt")) for name in names]
-    latest = max((end.timestamp() for end in ends if end is not None), default=time.time())
-    return time.monotonic() + latest + TTL_SECONDS + TTL_MARGIN_SECONDS - time.time()
 
 
 def soak(count: int, minutes: float, server: CountingServer) -> Soak:
     """Create the runs at an even rate, wait for their ends and TTL deletions, then measure and check."""
-    batch = Batch(workload_namespace("soak", server), runs(count))
+    answers, creates = ThreadPoolExecutor(SENDERS, "answer"), ThreadPoolExecutor(SENDERS, "create")
+    batch = Batch(workload_namespace("soak", server), runs(count), pool=answers)
     with_ttl = {name for i, name in enumerate(batch.expected) if i % 2}
     created: list[str] = []
     interval = minutes * 60 / count
     log.info("soak: %d runs over %.1f min in %s", count, minutes, batch.namespace)
-    with RunWatch(batch) as watch, Sampler(batch, lambda: len(created)) as sampler:
+    with RunWatch(batch) as watch, Sampler(batch, lambda: len(created)) as sampler, answers:
         began = time.monotonic()
-        for i, (name, expected) in enumerate(batch.expected.items()):
-            time.sleep(max(0.0, began + i * interval - time.monotonic()))
-            if _create(batch, run_manifest(batch.namespace, name, expected, TTL_SECONDS if name in with_ttl else None)):
-                created.append(name)
+        with creates:
+            for i, (name, expected) in enumerate(batch.expected.items()):
+                time.sleep(max(0.0, began + i * interval - time.monotonic()))
+                manifest = run_manifest(batch.namespace, name, expected, TTL_SECONDS if name in with_ttl else None)
+                creates.submit(_create, batch, manifest, created)
         last = time.monotonic()
-        ended = _wait(batch, lambda: all(batch.status(name).get("phase") in FINAL_PHASES for name in created),
-                      last + STUCK_SECONDS)  # fmt: skip
+        ended = _wait(batch, lambda: len(created) - len(batch.finished()))
         all_done = time.monotonic() - last if ended else None
         log.info("soak: all created %.0f s ago, %s", time.monotonic() - last, "all ended" if ended else "not all ended")
         expiring = with_ttl & set(created)
-        _wait(batch, lambda: expiring <= set(watch.deleted), _ttl_deadline(batch, expiring))
+        _wait(batch, lambda: len(expiring - set(watch.deleted)))
     log.info("soak: checking every run")
     checking = time.monotonic()
     verdict = check(batch, server.calls(batch.namespace))
