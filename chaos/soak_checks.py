@@ -21,6 +21,16 @@ PAGE = 500
 
 
 @dataclass(frozen=True)
+class Deletion:
+    """One TTL run's deletion, in seconds after its `finishedAt` + TTL."""
+
+    asked: float
+    """Its `deletionTimestamp`: the operator's delete call."""
+    gone: float
+    """The watch saw it gone: the operator had removed its finalizer."""
+
+
+@dataclass(frozen=True)
 class Retention:
     """What is left of the soak's runs: context rows, objects in etcd, TTL deletions."""
 
@@ -35,8 +45,7 @@ class Retention:
     """Runs with a TTL still there at the end."""
     kept_deleted: list[str]
     """Runs without a TTL that were deleted."""
-    deletion_delays: list[float]
-    """Seconds from `finishedAt` + TTL to the deletion seen by the watch, per deleted TTL run."""
+    deletions: list[Deletion]
     sizes: list[int]
     """JSON bytes of each run kept, as the API server serves it."""
 
@@ -50,14 +59,17 @@ class Retention:
         return found
 
 
-def deletion_delays(batch: Batch, deleted: dict[str, float], ttl_seconds: int) -> list[float]:
-    """For each deleted run: seconds from its `finishedAt` plus the TTL to its deletion (wall clock)."""
-    delays = []
-    for name, when in deleted.items():
+def deletions(batch: Batch, deleted: dict[str, float], ttl_seconds: int) -> list[Deletion]:
+    """When each deleted run (its last object in the batch) was asked to go and went, after `finishedAt` + TTL."""
+    found = []
+    for name, gone in deleted.items():
+        item = batch.objects.get(name) or {}
         finished = parse_timestamp(batch.status(name).get("finishedAt"))
-        if finished is not None:
-            delays.append(when - finished.timestamp() - ttl_seconds)
-    return delays
+        asked = parse_timestamp(item.get("metadata", {}).get("deletionTimestamp"))
+        if finished is not None and asked is not None:
+            due = finished.timestamp() + ttl_seconds
+            found.append(Deletion(asked.timestamp() - due, gone - due))
+    return found
 
 
 def object_sizes(api: client.CustomObjectsApi, namespace: str) -> dict[str, int]:
@@ -95,6 +107,6 @@ def retention(batch: Batch, deleted: dict[str, float], with_ttl: set[str], ttl_s
         ttl_runs=len(with_ttl),
         ttl_left=sorted(with_ttl & set(sizes)),
         kept_deleted=sorted(set(batch.objects) - with_ttl - set(sizes)),
-        deletion_delays=deletion_delays(batch, {n: t for n, t in deleted.items() if n in with_ttl}, ttl_seconds),
+        deletions=deletions(batch, {name: t for name, t in deleted.items() if name in with_ttl}, ttl_seconds),
         sizes=[size for name, size in sizes.items() if name not in with_ttl],
     )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 
 from .checks import Verdict
 from .memory import FLAT_PER_HOUR, WARMUP, Trend
-from .soak_checks import Retention
+from .soak_checks import Deletion, Retention
 
 MARKERS = ("<!-- soak:start -->", "<!-- soak:end -->")
 
@@ -46,8 +47,12 @@ def _memory(trend: Trend, runs_per_hour: float) -> str:
             f"{per_run}): **{trend.verdict}**")  # fmt: skip
 
 
-def _delays(delays: list[float]) -> str:
-    return f"{min(delays):.1f}-{max(delays):.1f} s after" if delays else "none seen"
+def _deletions(found: list[Deletion]) -> str:
+    if not found:
+        return "no deletion seen"
+    gone = [d.gone for d in found]
+    return (f"gone {statistics.median(gone):.1f} s after `finishedAt` + TTL at the median, {max(gone):.1f} s at most "
+            f"(the delete asked for {max(d.asked for d in found):.0f} s after at most)")  # fmt: skip
 
 
 def table(soak: Soak) -> str:
@@ -68,8 +73,8 @@ def table(soak: Soak) -> str:
         ("contexts in HBase", f"{r.context_rows:,} `WorkflowContextHB` rows for {r.started:,} started runs; "
                               f"{len(soak.verdict.incomplete_context)} incomplete"),
         ("status against Temporal", f"{len(soak.verdict.disagreeing)} disagree"),
-        ("TTL", f"{r.ttl_runs - len(r.ttl_left):,} of {r.ttl_runs:,} deleted, {len(r.ttl_left)} left; deleted "
-                f"{_delays(r.deletion_delays)} `finishedAt` + TTL"),
+        ("TTL", f"{r.ttl_runs - len(r.ttl_left):,} of {r.ttl_runs:,} deleted, {len(r.ttl_left)} left; "
+                f"{_deletions(r.deletions)}"),
         ("kept runs in etcd", f"{len(r.sizes):,} objects, mean {mean:,.0f} bytes, largest {max(r.sizes, default=0):,} "
                               "bytes (JSON as the API server serves it)"),
         *((f"`{name}` RSS", _memory(trend, 3600 * rate)) for name, trend in soak.memory.items()),

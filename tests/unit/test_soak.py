@@ -7,7 +7,7 @@ import pytest
 from chaos.checks import Verdict
 from chaos.memory import Trend, slope_per_hour, trend
 from chaos.runs import Batch
-from chaos.soak_checks import Retention, deletion_delays
+from chaos.soak_checks import Deletion, Retention, deletions
 from chaos.soak_report import Soak, table
 from chaos.workload import runs
 
@@ -33,16 +33,22 @@ def test_flat_is_within_five_percent_of_the_start_per_hour(slope: float, verdict
     assert Trend(start=100.0, peak=120.0, end=110.0, slope=slope).verdict == verdict
 
 
-def test_deletion_delays_count_from_finished_at_plus_the_ttl():
+def test_deletions_count_from_finished_at_plus_the_ttl():
     batch = Batch("soak-test", runs(3))
-    batch.objects = {"run-000": {"status": {"finishedAt": "2026-11-26T12:00:00Z"}}, "run-001": {"status": {}}}
+    batch.objects = {
+        "run-000": {"metadata": {"deletionTimestamp": "2026-11-26T12:01:01Z"},
+                    "status": {"finishedAt": "2026-11-26T12:00:00Z"}},
+        "run-001": {"metadata": {}, "status": {}},
+    }  # fmt: skip
     finished = 1_795_694_400.0  # 2026-11-26T12:00:00Z
-    assert deletion_delays(batch, {"run-000": finished + 62.5, "run-001": finished}, 60) == [pytest.approx(2.5)]
+    found = deletions(batch, {"run-000": finished + 62.5, "run-001": finished}, 60)
+    assert found == [Deletion(asked=pytest.approx(1.0), gone=pytest.approx(2.5))]
 
 
 def _retention(**changes) -> Retention:
+    deleted = [Deletion(0.2, 0.4), Deletion(1.0, 1.5), Deletion(2.0, 2.5)]
     fields = {"started": 6, "context_rows": 6, "without_row": [], "ttl_runs": 3, "ttl_left": [], "kept_deleted": [],
-              "deletion_delays": [0.4, 1.5], "sizes": [3800, 4000, 4200]}  # fmt: skip
+              "deletions": deleted, "sizes": [3800, 4000, 4200]}  # fmt: skip
     return Retention(**{**fields, **changes})
 
 
@@ -60,7 +66,10 @@ def test_the_table_gives_each_figure_and_no_failures_when_all_checks_hold():
     assert rows[:2] == ["| what | figure |", "|---|---|"]
     figures = dict(row.strip("| ").split(" | ", 1) for row in rows[2:] if row.startswith("| "))
     assert figures["at their expected phase"] == "6 of 6; all ended 5 s after the last was created"
-    assert figures["TTL"].startswith("3 of 3 deleted, 0 left; deleted 0.4-1.5 s after")
+    assert figures["TTL"] == (
+        "3 of 3 deleted, 0 left; gone 1.5 s after `finishedAt` + TTL at the median, 2.5 s at "
+        "most (the delete asked for 2 s after at most)"
+    )
     assert figures["kept runs in etcd"].startswith("3 objects, mean 4,000 bytes, largest 4,200 bytes")
     operator, worker = figures["`drift-operator` RSS"], figures["`drift-worker` RSS"]
     assert "slope +12.0 MiB/h (+9.2 % of the start per hour, +34 KiB a run created): **growing**" in operator
