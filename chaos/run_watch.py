@@ -10,6 +10,7 @@ from kubernetes import watch
 from kubernetes.client.rest import ApiException
 
 from bench.kube_objects import GROUP, VERSION
+from drift.models.run import FINAL_PHASES
 
 from .background import Background
 from .runs import Batch
@@ -31,6 +32,8 @@ class RunWatch(Background):
         self.batch = batch
         self.deleted: dict[str, float] = {}
         """Run name -> wall-clock time (time.time()) its deletion was seen."""
+        self.ended: dict[str, float] = {}
+        """Run name -> wall-clock time its final phase was first seen."""
 
     def loop(self) -> None:
         version: str | None = None
@@ -52,7 +55,7 @@ class RunWatch(Background):
         listed = api.list_namespaced_custom_object(GROUP, VERSION, self.batch.namespace, "workflowruns")
         present = set()
         for item in listed["items"]:
-            self.batch.see(item)
+            self._see(item)
             present.add(item["metadata"]["name"])
         now = time.time()
         for name in list(self.batch.objects):
@@ -73,5 +76,10 @@ class RunWatch(Background):
                 self.batch.objects[item["metadata"]["name"]] = item
                 self.deleted.setdefault(item["metadata"]["name"], time.time())
             elif event["type"] in ("ADDED", "MODIFIED"):
-                self.batch.see(item)
+                self._see(item)
         return version
+
+    def _see(self, item: dict) -> None:
+        self.batch.see(item)
+        if (item.get("status") or {}).get("phase") in FINAL_PHASES:
+            self.ended.setdefault(item["metadata"]["name"], time.time())

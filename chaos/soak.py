@@ -28,7 +28,7 @@ from .report import publish
 from .run_watch import RunWatch
 from .runs import REQUEST_TIMEOUT, Batch
 from .scenario import workload_namespace
-from .soak_checks import retention
+from .soak_checks import end_lags, retention
 from .soak_report import MARKERS, Soak, table
 from .soak_sampler import SAMPLE_SECONDS, SERVICES, Sampler
 from .workload import run_manifest, runs
@@ -106,7 +106,8 @@ def soak(count: int, minutes: float, server: CountingServer) -> Soak:
     samples = sampler.samples
     return Soak(
         runs=count, created=len(created), create_seconds=last - began, ttl_seconds=TTL_SECONDS,
-        all_done_seconds=all_done, peak_unfinished=max(s.created - s.finished for s in samples),
+        all_done_seconds=all_done, end_lags=end_lags(batch, watch.ended),
+        peak_unfinished=max(s.created - s.finished for s in samples),
         peak_waiting=max(s.waiting for s in samples), sample_seconds=SAMPLE_SECONDS, samples=len(samples),
         verdict=verdict, retention=kept, exited=sorted(sampler.exited),
         memory={name: trend(sampler.points(name)) for name in SERVICES if sampler.points(name)},

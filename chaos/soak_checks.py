@@ -59,6 +59,12 @@ class Retention:
         return found
 
 
+def end_lags(batch: Batch, ended: dict[str, float]) -> list[float]:
+    """For each run seen ended (wall clock): seconds from its `finishedAt` (the worker's end) to then."""
+    finished = {name: parse_timestamp(batch.status(name).get("finishedAt")) for name in ended}
+    return [when - end.timestamp() for name, when in ended.items() if (end := finished[name]) is not None]
+
+
 def deletions(batch: Batch, deleted: dict[str, float], ttl_seconds: int) -> list[Deletion]:
     """When each deleted run (its last object in the batch) was asked to go and went, after `finishedAt` + TTL."""
     found = []

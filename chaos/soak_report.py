@@ -5,6 +5,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
+from bench.report import percentile
+
 from .checks import Verdict
 from .memory import FLAT_PER_HOUR, WARMUP, Trend
 from .soak_checks import Deletion, Retention
@@ -27,6 +29,8 @@ class Soak:
     peak_waiting: int
     sample_seconds: float
     samples: int
+    end_lags: list[float]
+    """Per run: seconds from its `finishedAt` to its final phase seen on the WorkflowRun."""
     verdict: Verdict
     retention: Retention
     memory: dict[str, Trend]
@@ -45,6 +49,15 @@ def _memory(trend: Trend, runs_per_hour: float) -> str:
     return (f"{trend.start:.0f} MiB at the start, peak {trend.peak:.0f} MiB, {trend.end:.0f} MiB at the end; "
             f"slope {trend.slope:+.1f} MiB/h ({100 * trend.share_per_hour:+.1f} % of the start per hour"
             f"{per_run}): **{trend.verdict}**")  # fmt: skip
+
+
+def _spread(values: list[float]) -> str:
+    """Median, 95th percentile and most of a list of seconds."""
+    if len(values) < 2:
+        return f"{max(values, default=0.0):.1f} s"
+    return (
+        f"{percentile(values, 50):.1f} s at the median, {percentile(values, 95):.1f} s p95, {max(values):.1f} s at most"
+    )
 
 
 def _deletions(found: list[Deletion]) -> str:
@@ -69,6 +82,7 @@ def table(soak: Soak) -> str:
                                     "after the last was created"),
         ("in flight", f"at most {soak.peak_unfinished:,} unfinished, {soak.peak_waiting:,} waiting for an answer "
                       f"({soak.samples} samples, {soak.sample_seconds:.0f} s apart)"),
+        ("run end to status", f"the final phase shown {_spread(soak.end_lags)} after `finishedAt` (the worker's end)"),
         ("side effects", f"{soak.verdict.duplicates} beyond one per http step"),
         ("contexts in HBase", f"{r.context_rows:,} `WorkflowContextHB` rows for {r.started:,} started runs; "
                               f"{len(soak.verdict.incomplete_context)} incomplete"),

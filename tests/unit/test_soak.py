@@ -7,7 +7,7 @@ import pytest
 from chaos.checks import Verdict
 from chaos.memory import Trend, slope_per_hour, trend
 from chaos.runs import Batch
-from chaos.soak_checks import Deletion, Retention, deletions
+from chaos.soak_checks import Deletion, Retention, deletions, end_lags
 from chaos.soak_report import Soak, table
 from chaos.workload import runs
 
@@ -33,6 +33,12 @@ def test_flat_is_within_five_percent_of_the_start_per_hour(slope: float, verdict
     assert Trend(start=100.0, peak=120.0, end=110.0, slope=slope).verdict == verdict
 
 
+def test_a_runs_end_is_seen_after_its_finished_at():
+    batch = Batch("soak-test", runs(2))
+    batch.objects = {"run-000": {"status": {"finishedAt": "2026-11-26T12:00:00Z"}}, "run-001": {"status": {}}}
+    assert end_lags(batch, {"run-000": 1_795_694_400.0 + 0.8, "run-001": 0.0}) == [pytest.approx(0.8)]
+
+
 def test_deletions_count_from_finished_at_plus_the_ttl():
     batch = Batch("soak-test", runs(3))
     batch.objects = {
@@ -54,8 +60,8 @@ def _retention(**changes) -> Retention:
 
 def _soak(verdict: Verdict | None = None, retention: Retention | None = None) -> Soak:
     memory = {"drift-operator": Trend(130.0, 180.0, 175.0, 12.0), "drift-worker": Trend(240.0, 250.0, 245.0, 1.0)}
-    return Soak(runs=6, created=6, create_seconds=60.0, ttl_seconds=60, all_done_seconds=5.0, peak_unfinished=3,
-                peak_waiting=1, sample_seconds=12.0, samples=10, verdict=verdict or Verdict(),
+    return Soak(runs=6, created=6, create_seconds=60.0, ttl_seconds=60, all_done_seconds=5.0, end_lags=[0.5, 0.7, 3.0],
+                peak_unfinished=3, peak_waiting=1, sample_seconds=12.0, samples=10, verdict=verdict or Verdict(),
                 retention=retention or _retention(), memory=memory)  # fmt: skip
 
 
@@ -66,6 +72,9 @@ def test_the_table_gives_each_figure_and_no_failures_when_all_checks_hold():
     assert rows[:2] == ["| what | figure |", "|---|---|"]
     figures = dict(row.strip("| ").split(" | ", 1) for row in rows[2:] if row.startswith("| "))
     assert figures["at their expected phase"] == "6 of 6; all ended 5 s after the last was created"
+    assert figures["run end to status"].startswith(
+        "the final phase shown 0.7 s at the median, 2.8 s p95, 3.0 s at most"
+    )
     assert figures["TTL"] == (
         "3 of 3 deleted, 0 left; gone 1.5 s after `finishedAt` + TTL at the median, 2.5 s at "
         "most (the delete asked for 2 s after at most)"
