@@ -24,10 +24,10 @@ PAGE = 500
 class Deletion:
     """One TTL run's deletion, in seconds after its `finishedAt` + TTL."""
 
-    asked: float
-    """Its `deletionTimestamp`: the operator's delete call."""
+    asked: float | None
+    """Its `deletionTimestamp`: the operator's delete call (None: it went at once, having no finalizer)."""
     gone: float
-    """The watch saw it gone: the operator had removed its finalizer."""
+    """The watch saw it gone."""
 
 
 @dataclass(frozen=True)
@@ -72,9 +72,9 @@ def deletions(batch: Batch, deleted: dict[str, float], ttl_seconds: int) -> list
         item = batch.objects.get(name) or {}
         finished = parse_timestamp(batch.status(name).get("finishedAt"))
         asked = parse_timestamp(item.get("metadata", {}).get("deletionTimestamp"))
-        if finished is not None and asked is not None:
+        if finished is not None:
             due = finished.timestamp() + ttl_seconds
-            found.append(Deletion(asked.timestamp() - due, gone - due))
+            found.append(Deletion(None if asked is None else asked.timestamp() - due, gone - due))
     return found
 
 

@@ -63,9 +63,11 @@ def _spread(values: list[float]) -> str:
 def _deletions(found: list[Deletion]) -> str:
     if not found:
         return "no deletion seen"
-    gone = [d.gone for d in found]
-    return (f"gone {statistics.median(gone):.1f} s after `finishedAt` + TTL at the median, {max(gone):.1f} s at most "
-            f"(the delete asked for {max(d.asked for d in found):.0f} s after at most)")  # fmt: skip
+    gone, asked = [d.gone for d in found], [d.asked for d in found if d.asked is not None]
+    told = f" (the delete asked for {max(asked):.0f} s after at most, then the finalizer)" if asked else ""
+    return (
+        f"gone {statistics.median(gone):.1f} s after `finishedAt` + TTL at the median, {max(gone):.1f} s at most{told}"
+    )
 
 
 def table(soak: Soak) -> str:

@@ -44,11 +44,12 @@ def test_deletions_count_from_finished_at_plus_the_ttl():
     batch.objects = {
         "run-000": {"metadata": {"deletionTimestamp": "2026-11-26T12:01:01Z"},
                     "status": {"finishedAt": "2026-11-26T12:00:00Z"}},
-        "run-001": {"metadata": {}, "status": {}},
+        "run-001": {"metadata": {}, "status": {"finishedAt": "2026-11-26T12:00:00Z"}},
+        "run-002": {"metadata": {}, "status": {}},
     }  # fmt: skip
     finished = 1_795_694_400.0  # 2026-11-26T12:00:00Z
-    found = deletions(batch, {"run-000": finished + 62.5, "run-001": finished}, 60)
-    assert found == [Deletion(asked=pytest.approx(1.0), gone=pytest.approx(2.5))]
+    found = deletions(batch, {"run-000": finished + 62.5, "run-001": finished + 61, "run-002": finished}, 60)
+    assert found == [Deletion(asked=pytest.approx(1.0), gone=pytest.approx(2.5)), Deletion(None, pytest.approx(1.0))]
 
 
 def _retention(**changes) -> Retention:
@@ -77,7 +78,7 @@ def test_the_table_gives_each_figure_and_no_failures_when_all_checks_hold():
     )
     assert figures["TTL"] == (
         "3 of 3 deleted, 0 left; gone 1.5 s after `finishedAt` + TTL at the median, 2.5 s at "
-        "most (the delete asked for 2 s after at most)"
+        "most (the delete asked for 2 s after at most, then the finalizer)"
     )
     assert figures["kept runs in etcd"].startswith("3 objects, mean 4,000 bytes, largest 4,200 bytes")
     operator, worker = figures["`drift-operator` RSS"], figures["`drift-worker` RSS"]
