@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from drift_devstack.config import load_config
@@ -31,3 +33,9 @@ def cpu_seconds(pid: int) -> float:
     """User plus system CPU time a process has used."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stack(*args: str) -> None:
+    """The stack tool on the running stack (DRIFT_STACK_DIR from its env file), e.g. `stack("up", "redis")`."""
+    command = [sys.executable, "-m", "drift_devstack", "--state-dir", os.environ["DRIFT_STACK_DIR"], *args]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)

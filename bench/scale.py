@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -27,7 +25,7 @@ from kubernetes import client, config
 
 from .kube_objects import GROUP, VERSION, kubectl, resource, workflow
 from .operator_status import apply_list, new_namespace, usage, wait_until
-from .processes import stack_pids
+from .processes import stack, stack_pids
 from .report import Result, percentile
 from .run_path import PLURAL, PhaseWatch, hand_written
 
@@ -37,11 +35,6 @@ RESUMED = 50
 CURVE = (1000, RUNS // 2, RUNS)
 ASK = [{"name": "ask", "type": "instruction", "instruction": {"message": "go?"}, "next": "done"},
        {"name": "done", "type": "success"}]  # fmt: skip
-
-
-def _stack(*args: str) -> None:
-    command = [sys.executable, "-m", "drift_devstack", "--state-dir", os.environ["DRIFT_STACK_DIR"], *args]
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
 
 def _operator_pid() -> int:
@@ -61,7 +54,7 @@ def finished_runs(api: client.CustomObjectsApi, runs: PhaseWatch, namespace: str
                                        {"spec": {"resume": [{"node": "ask", "input": {}}]}})  # fmt: skip
     runs.wait([template], "Succeeded", 120)
     status = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, template)["status"]
-    _stack("down", "drift-operator")
+    stack("down", "drift-operator")
 
     def one(i: int) -> None:
         name = f"done-{i}"
@@ -70,7 +63,7 @@ def finished_runs(api: client.CustomObjectsApi, runs: PhaseWatch, namespace: str
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(one, range(RUNS)))
-    _stack("up", "drift-operator")
+    stack("up", "drift-operator")
 
 
 def waiting_runs(api: client.CustomObjectsApi, runs: PhaseWatch, namespace: str) -> tuple[list[float], float]:

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass
 
 from bench.kube_objects import kubectl
+from bench.processes import stack
 
 from .checks import Verdict, check
 from .counter import CountingServer
@@ -45,12 +43,6 @@ class Outcome:
     all_done_seconds: float | None
     """From the restart to every run finished."""
     verdict: Verdict
-
-
-def stack(*args: str) -> None:
-    """The stack tool on the running stack (DRIFT_STACK_DIR from its env file)."""
-    command = [sys.executable, "-m", "drift_devstack", "--state-dir", os.environ["DRIFT_STACK_DIR"], *args]
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
 
 def _apply(manifests: list[dict]) -> None:
