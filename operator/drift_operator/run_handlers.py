@@ -16,6 +16,7 @@ which also sweeps for runs deleted while the operator was away).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -76,10 +77,9 @@ async def run_event(type: str | None, body: kopf.Body, memo: Services, stalled_w
         return  # going away; or an event older than the end this operator wrote
     if state is not None and not changed(state.metadata, meta):
         return
-    if state is None and status.get("execution"):  # started before this operator: compare with Temporal
-        async with memo.first_sight:
-            retry = await attempt(body, memo, stalled_workflows, observe=True)
-    else:
+    # a run started before this operator is compared with Temporal, a few at once
+    gate = memo.first_sight if state is None and status.get("execution") else contextlib.nullcontext()
+    async with gate:
         retry = await attempt(body, memo, stalled_workflows, observe=state is None)
     state = memo.runs.get(key)
     if retry is not None and state is not None:
@@ -89,11 +89,11 @@ async def run_event(type: str | None, body: kopf.Body, memo: Services, stalled_w
 def changed(seen: Mapping[str, Any], meta: Mapping[str, Any]) -> bool:
     """Whether a run's metadata asks for a reconcile since `seen` (the metadata last reconciled): a new spec, or
     its Workflow's trigger (pure)."""
-    trigger = (
-        (seen.get("annotations") or {}).get(TRIGGER_ANNOTATION),
-        (meta.get("annotations") or {}).get(TRIGGER_ANNOTATION),
-    )
-    return seen.get("generation") != meta.get("generation") or trigger[0] != trigger[1]
+
+    def trigger(metadata: Mapping[str, Any]) -> str | None:
+        return (metadata.get("annotations") or {}).get(TRIGGER_ANNOTATION)
+
+    return seen.get("generation") != meta.get("generation") or trigger(seen) != trigger(meta)
 
 
 @kopf.on.startup()
