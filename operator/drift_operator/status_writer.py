@@ -153,10 +153,7 @@ class StatusWriter:
                 state.arrived.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(state.arrived.wait(), hold)
-            at_rest = state.pending is not None and state.pending.phase != "Running"
-            delay = state.last_write + self.coalesce_seconds - time.monotonic()
-            if delay > 0 and not at_rest:
-                await asyncio.sleep(delay)
+            await self._coalesce(state)
             async with state.lock:
                 snapshot, since, epoch = state.pending, state.pending_since, state.pending_epoch
                 state.pending, state.pending_since = None, None
@@ -179,6 +176,18 @@ class StatusWriter:
                 if since is not None:
                     SYNC_SECONDS.labels(KIND).observe(time.monotonic() - since)
         state.flusher = None
+
+    async def _coalesce(self, state: RunState) -> None:
+        """Wait out the run's coalescing window since its last write; a snapshot at rest (Waiting, finished)
+        ends the wait as it arrives, also one that arrives during it."""
+        while True:
+            at_rest = state.pending is not None and state.pending.phase != "Running"
+            delay = state.last_write + self.coalesce_seconds - time.monotonic()
+            if at_rest or delay <= 0:
+                return
+            state.arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(state.arrived.wait(), delay)
 
 
 def _end_unconfirmed(observed: Observed) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +12,7 @@ from drift.models.run import NodeExecution, RunError, WaitingFor
 from drift.run_contract import RunSnapshot
 from drift.run_observation import Execution
 from drift_operator import status_writer
+from drift_operator.run_registry import RunState
 from drift_operator.run_status import Observed, changes, format_duration, phase_of, run_status
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -168,3 +171,15 @@ async def test_an_end_is_shown_once_temporal_has_recorded_it(monkeypatch: pytest
                                                       "snapshot": SUCCEEDED}  # fmt: skip
     assert await writer._confirm_end("ns/lost/uid") == {}
     assert await writer._confirm_end("ns/continued/uid") == {}
+
+
+async def test_an_end_arriving_during_the_coalescing_window_is_written_at_once():
+    # A Running snapshot was just written; the next waits out the window, but not the run's end.
+    writer = status_writer.StatusWriter(None, None, None, 10.0, None)  # type: ignore[arg-type]
+    state = RunState("ns", "run", "uid", "ns/run/uid", pending=_snapshot(phase="Running", sequence=2))
+    state.last_write = time.monotonic()
+    waiting = asyncio.create_task(writer._coalesce(state))
+    await asyncio.sleep(0)
+    state.pending = _snapshot(phase="Succeeded", sequence=3, finished_at=NOW)
+    state.arrived.set()
+    await asyncio.wait_for(waiting, 1.0)
