@@ -36,6 +36,7 @@ from .activity_api import (
     RunActivities,
 )
 from .context_values import ContextLimits
+from .context_writer import ContextWriter
 from .egress import EgressPolicy
 from .event_sink import EventSink
 from .graph import PinMissing, PinnedGraph, load_pinned
@@ -89,6 +90,7 @@ class DriftActivities(RunActivities):
         self.cache = cache
         self.limits = limits or ContextLimits()
         self.store = store
+        self.contexts = ContextWriter(store.put_context)
         self.core = core
         self.egress = egress
         self.events = events
@@ -146,12 +148,12 @@ class DriftActivities(RunActivities):
 
     @activity.defn(name=PERSIST_PROGRESS)
     async def persist_progress(self, update: ProgressUpdate) -> None:
-        """Write the context to HBase (idempotent by sequence), then publish the snapshot (retried: see
-        run_event_publisher)."""
+        """Write the context to HBase (idempotent by sequence; coalesced with the run's other writes in flight:
+        see context_writer), then publish the snapshot (retried: see run_event_publisher)."""
         began = time.perf_counter()
         body = json.dumps(update.context, separators=(",", ":")).encode()
         try:
-            await self.store.put_context(update.workflow_id, body, update.sequence)
+            await self.contexts.write(update.workflow_id, body, update.sequence)
         except BackendUnavailable as exc:
             raise ApplicationError(str(exc), type="HBASE_UNAVAILABLE") from None
         CONTEXT_PERSIST_SECONDS.observe(time.perf_counter() - began)
