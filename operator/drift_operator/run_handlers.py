@@ -70,6 +70,7 @@ async def run_event(type: str | None, body: kopf.Body, memo: Services, stalled_w
         return
     memo.index.update(body)
     if status.get("phase") in FINAL_PHASES:
+        memo.runs.forget_finished(key)  # the events after this one are newer than the end written
         _expire_later(meta, body["spec"], status, memo)
         return
     state = memo.runs.get(key)

@@ -1,7 +1,7 @@
 """One reconcile of a WorkflowRun, straight: observe -> decide -> act on Temporal -> compute status -> write once.
 
 It runs under the run's lock and decides from the status the operator last wrote or staged (not from the body
-kopf handed in, which may predate a write of a reconcile that held the lock before), so two triggers of one
+it is handed, which may predate a write of a reconcile that held the lock before), so two triggers of one
 run never start its execution twice. Having acted, it stages the status (status_writer): written with the
 worker's next snapshot in one patch. A run waits `Pending` while its Workflow has no latest version:
 `WorkflowNotFound`, or `WorkflowNotReady` when the Workflow exists but is Stalled (a Stalled Workflow's
@@ -38,19 +38,21 @@ RETRY_SECONDS = 5.0
 KIND = "WorkflowRun"
 
 
-async def reconcile(body: Mapping[str, Any], services: Services, stalled: kopf.Index, *, observe: bool) -> None:
+async def reconcile(body: Mapping[str, Any], services: Services, stalled: kopf.Index, *, observe: bool) -> float | None:
     """Start, steer and (with `observe`) resync one run; one status write at the end.
 
-    `stalled` is the `stalled_workflows` index.
+    None when nothing is left to retry (a run that cannot start yet waits Pending with its reason written, and
+    the resync tries it again), else the seconds before it is tried again: a backend or Temporal did not
+    answer, or resume delivery waits for the worker. `stalled` is the `stalled_workflows` index.
     """
     if (body.get("status") or {}).get("phase") in FINAL_PHASES:
-        return
+        return None
     state = services.runs.track(body)
     spec = WorkflowRunSpec.model_validate(dict(body["spec"]))
     async with state.lock:
         status = state.intended
         if status.get("phase") in FINAL_PHASES:
-            return
+            return None
         try:
             if status.get("execution"):
                 extra, seen = {}, await _observe(state, services) if observe else {"started": True}
@@ -59,7 +61,7 @@ async def reconcile(body: Mapping[str, Any], services: Services, stalled: kopf.I
                 if not seen.get("started"):
                     RECONCILES.labels(KIND, "pending").inc()
                     await services.status.write(state, extra, **seen)
-                    return
+                    return None
             if spec.cancel and not state.cancel_requested and not seen.get("closed"):
                 await executions.cancel(services.temporal, state.workflow_id)
                 state.cancel_requested = True
@@ -69,29 +71,25 @@ async def reconcile(body: Mapping[str, Any], services: Services, stalled: kopf.I
             if not status.get("execution"):  # not started: say why it waits (a new run has no status yet)
                 reason = exc.reason if isinstance(exc, BackendUnavailable) else "TemporalUnavailable"
                 await services.status.write(state, blocked=reason, detail=str(exc))
-            raise kopf.TemporaryError(str(exc), delay=RETRY_SECONDS) from None
+            return RETRY_SECONDS
         extra["resumesDelivered"] = delivered
         acted = bool(extra.get("execution")) or delivered > int(status.get("resumesDelivered") or 0)
         services.status.stage(state, extra, hold=acted, notice=notice, **seen)
         RECONCILES.labels(KIND, "synced").inc()
-    if not done:
-        raise kopf.TemporaryError("resume delivery waits for the worker", delay=RETRY_SECONDS)
+    return None if done else RETRY_SECONDS  # not done: resume delivery waits for the worker
 
 
 async def attempt(body: Mapping[str, Any], services: Services, stalled: kopf.Index, *, observe: bool) -> float | None:
-    """Reconcile the run; None if that went through, else the seconds before it is tried again (every failure
-    is logged, none raised: one run's surprise must not end the loop or handler that serves the others)."""
+    """Reconcile the run: what `reconcile` returns, or RETRY_SECONDS after a failure (every failure is logged,
+    none raised: one run's surprise must not end the loop or handler that serves the others)."""
     try:
-        await reconcile(body, services, stalled, observe=observe)
-    except kopf.TemporaryError as exc:
-        return float(exc.delay or RETRY_SECONDS)
+        return await reconcile(body, services, stalled, observe=observe)
     except (RPCError, BackendUnavailable, KubeError, aiohttp.ClientError, OSError) as exc:
         log.warning("reconcile of %s failed (%s); retried in %.0fs", _name(body), exc, RETRY_SECONDS)
         return RETRY_SECONDS
     except Exception:
         log.exception("reconcile of %s failed unexpectedly; retried in %.0fs", _name(body), RETRY_SECONDS)
         return RETRY_SECONDS
-    return None
 
 
 def _name(body: Mapping[str, Any]) -> str:

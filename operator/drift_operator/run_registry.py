@@ -75,7 +75,8 @@ class RunState:
 
 
 class RunRegistry:
-    """Unfinished runs by Temporal workflow id, and the ids of those this operator saw finish."""
+    """Unfinished runs by Temporal workflow id, and the ids of those whose end this operator wrote (until a watch
+    event shows that end)."""
 
     def __init__(self, first_resync: float = 60.0) -> None:
         self._states: dict[str, RunState] = {}
@@ -116,9 +117,15 @@ class RunRegistry:
         return state
 
     def finish(self, key: str) -> None:
-        """Drop a run whose end was written; remembered as finished until it is deleted."""
+        """Drop a run whose end was written; remembered as finished until a watch event shows the end (or the run
+        is deleted)."""
         self.forget(key)
         self._finished.add(key)
+
+    def forget_finished(self, key: str) -> None:
+        """Stop remembering that the run's end was written: a watch event showed the end, and a watch delivers
+        an object's events in order, so every later event of the run is newer than that write."""
+        self._finished.discard(key)
 
     def forget(self, key: str) -> None:
         """Drop a run (deleted, or gone when its status was written); its pending status flush stops."""

@@ -73,6 +73,17 @@ async def test_an_event_older_than_the_end_the_operator_wrote_is_ignored(operato
     assert len(calls) == 1
 
 
+async def test_the_end_the_operator_wrote_is_forgotten_once_an_event_shows_it(operator):
+    memo, calls = operator
+    await run_event("ADDED", run(), memo, None)
+    memo.runs.finish(KEY)
+    await run_event("MODIFIED", run(status={"phase": "Running"}), memo, None)  # stale: before the end's event
+    assert memo.runs.finished(KEY)
+    await run_event("MODIFIED", run(status={"phase": "Succeeded"}), memo, None)  # the end written, as watched
+    assert not memo.runs.finished(KEY)
+    assert calls == [("reconcile", 1, True)]
+
+
 async def test_a_finished_run_with_a_ttl_is_scheduled_from_its_finish(operator):
     memo, calls = operator
     finished = {"phase": "Succeeded", "finishedAt": "2026-11-26T10:00:05Z"}

@@ -62,3 +62,14 @@ def test_a_finished_run_is_remembered_until_it_is_deleted():
     assert runs.finished("default/r/u1")  # a late event showing it Running is older than its end
     runs.forget("default/r/u1")
     assert not runs.finished("default/r/u1")
+
+
+def test_a_finished_run_is_forgotten_once_a_watch_event_shows_its_end():
+    runs = RunRegistry()
+    runs.track(body({"phase": "Running"}))
+    runs.finish("default/r/u1")
+    runs.forget_finished("default/r/u1")
+    assert not runs.finished("default/r/u1")  # every later event is newer than the end written
+    assert not runs._finished
+    runs.forget_finished("default/r/u1")  # again (a re-listing shows the end once more): nothing to forget
+    assert not runs.finished("default/r/u1")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
-import kopf
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -36,7 +35,7 @@ def test_due_takes_the_most_overdue_first_and_at_most_the_budget():
     ("outcome", "started", "delay"),
     [
         (None, True, 60.0),  # resynced: next in resync_seconds
-        (kopf.TemporaryError("waits for the worker", delay=5), True, 5.0),  # the delay the reconcile asks for
+        (2.5, True, 2.5),  # the delay the reconcile returns
         (RPCError("unavailable", RPCStatusCode.UNAVAILABLE, b""), True, 5.0),  # RETRY_SECONDS
         (LookupError("a surprise"), True, 5.0),  # logged and retried: the loop serves every run
         (None, False, 30.0),  # still Pending: pending_retry_seconds
@@ -47,8 +46,9 @@ async def test_each_run_is_rescheduled_by_its_outcome(monkeypatch, outcome, star
 
     async def reconcile(body, services, stalled, *, observe):
         seen.append((body["metadata"]["name"], body["spec"]["resume"][0]["input"], observe))
-        if outcome is not None:
+        if isinstance(outcome, Exception):
             raise outcome
+        return outcome
 
     monkeypatch.setattr(run_reconcile, "reconcile", reconcile)
     registry = runs(1)
