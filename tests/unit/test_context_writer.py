@@ -16,7 +16,7 @@ class Store:
         self.started = asyncio.Event()
         self.failures = 0
 
-    async def put(self, workflow_id: str, body: bytes, sequence: int) -> None:
+    async def put_context(self, workflow_id: str, body: bytes, sequence: int) -> None:
         assert body == f"context {sequence}".encode()
         self.puts.append((workflow_id, sequence))
         self.started.set()
@@ -31,7 +31,7 @@ def _write(writer: ContextWriter, sequence: int, run: str = "ns/run/uid") -> asy
 
 async def test_writes_handed_in_while_one_is_in_flight_go_out_as_the_newest():
     store = Store()
-    writer = ContextWriter(store.put)
+    writer = ContextWriter(store)
     first = _write(writer, 1)
     await store.started.wait()  # the first is in flight
     later = [_write(writer, sequence) for sequence in range(2, 12)]
@@ -43,14 +43,14 @@ async def test_writes_handed_in_while_one_is_in_flight_go_out_as_the_newest():
 async def test_runs_are_written_independently():
     store = Store()
     store.release.set()
-    writer = ContextWriter(store.put)
+    writer = ContextWriter(store)
     await asyncio.gather(_write(writer, 1, "ns/a/1"), _write(writer, 1, "ns/b/2"), _write(writer, 2, "ns/a/1"))
     assert sorted(store.puts) == [("ns/a/1", 1), ("ns/a/1", 2), ("ns/b/2", 1)]
 
 
 async def test_an_older_context_is_not_written_after_a_newer_one():
     store = Store()
-    writer = ContextWriter(store.put)
+    writer = ContextWriter(store)
     first = _write(writer, 5)
     await store.started.wait()
     late = _write(writer, 3)  # a retried persist of an earlier node, behind the newer write
@@ -62,7 +62,7 @@ async def test_an_older_context_is_not_written_after_a_newer_one():
 async def test_a_failed_write_raises_and_its_context_stays_queued_for_the_next_caller():
     store = Store()
     store.failures = 2
-    writer = ContextWriter(store.put)
+    writer = ContextWriter(store)
     first = _write(writer, 1)
     await store.started.wait()
     second, third = _write(writer, 2), _write(writer, 3)  # both wait behind the first; the second takes 3

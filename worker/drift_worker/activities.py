@@ -90,7 +90,7 @@ class DriftActivities(RunActivities):
         self.cache = cache
         self.limits = limits or ContextLimits()
         self.store = store
-        self.contexts = ContextWriter(store.put_context)
+        self.contexts = ContextWriter(store)
         self.core = core
         self.egress = egress
         self.events = events

@@ -12,11 +12,14 @@ written is never written.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-Put = Callable[[str, bytes, int], Awaitable[None]]
-"""Stores one context: (workflow id, body, sequence)."""
+
+class ContextStore(Protocol):
+    """Where contexts are stored (drift.storage.hbase.HBaseStore)."""
+
+    async def put_context(self, execution_id: str, body: bytes, sequence: int) -> None: ...
 
 
 @dataclass(eq=False)
@@ -32,8 +35,8 @@ class _Row:
 class ContextWriter:
     """Coalesced context writes, per run (one instance per worker process)."""
 
-    def __init__(self, put: Put) -> None:
-        self._put = put
+    def __init__(self, store: ContextStore) -> None:
+        self._store = store
         self._rows: dict[str, _Row] = {}
 
     async def write(self, workflow_id: str, body: bytes, sequence: int) -> None:
@@ -50,7 +53,7 @@ class ContextWriter:
                 newest = row.newest if row.newest and row.newest[0] >= sequence else (sequence, body)
                 row.newest = None
                 try:
-                    await self._put(workflow_id, newest[1], newest[0])
+                    await self._store.put_context(workflow_id, newest[1], newest[0])
                 except BaseException:
                     if row.newest is None or row.newest[0] < newest[0]:
                         row.newest = newest
