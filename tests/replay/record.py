@@ -234,6 +234,35 @@ async def continued_as_new(drift: Drift, _: EchoServer) -> WorkflowHandle:
 
 
 @scenario
+async def pure_nodes_persisted_together(drift: Drift, server: EchoServer) -> WorkflowHandle:
+    """Pure nodes, an http node, pure nodes, a wait for input, the end (patch `pure-nodes-persisted-together`:
+    a run of pure nodes is persisted once, by the persist before the next http node, wait or end)."""
+    spec = {"startAt": "a", "nodes": [
+        {"name": "a", "type": "processor", "processor": {"set": {"n": "1"}}, "next": "b"},
+        {"name": "b", "type": "processor", "processor": {"set": {"n": "context.n + 1"}}, "next": "route"},
+        {"name": "route", "type": "branch", "choices": [{"when": "context.n == 2", "next": "post"}], "default": "done"},
+        {"name": "post", "type": "http", "next": "c",
+         "http": {"method": "POST", "url": server.url + "/echo", "body": {"n": "{{ context.n }}"}}},
+        {"name": "c", "type": "processor", "processor": {"set": {"m": "context.n * 10"}}, "next": "ask"},
+        {"name": "ask", "type": "instruction", "instruction": {"message": "Go on?"}, "next": "done"},
+        {"name": "done", "type": "success", "success": {"output": "{'n': context.n, 'm': context.m}"}},
+    ]}  # fmt: skip
+    handle = await drift.start(await drift.publish_workflow("pure-together", spec))
+    await _waiting(handle)
+    await _resume(handle, 0, "ask", {"answer": "yes"})
+    await handle.result()
+    return handle
+
+
+@scenario
+async def continued_as_new_pure_nodes_together(drift: Drift, _: EchoServer) -> WorkflowHandle:
+    """The 1201-node loop under patch `pure-nodes-persisted-together`: a persist every 32 pure nodes."""
+    after = {"name": "after", "type": "success", "success": {"output": "context.n"}}
+    spec = {"startAt": "count", "nodes": [*loop(600), after]}
+    return await _started(drift, "continued-together", spec)
+
+
+@scenario
 async def emit(drift: Drift, server: EchoServer) -> WorkflowHandle:
     """An emit node posting a CloudEvent, answered 503 once: retried with the same event id."""
     spec = {"startAt": "announce", "nodes": [

@@ -157,9 +157,9 @@ class DriftActivities(RunActivities):
         except BackendUnavailable as exc:
             raise ApplicationError(str(exc), type="HBASE_UNAVAILABLE") from None
         CONTEXT_PERSIST_SECONDS.observe(time.perf_counter() - began)
-        if update.completed is not None:
-            NODE_EXECUTIONS.labels(update.completed.type, update.completed.phase).inc()
-            NODE_SECONDS.labels(update.completed.type).observe(update.duration_seconds)
+        for node in update.completed:
+            NODE_EXECUTIONS.labels(node.execution.type, node.execution.phase).inc()
+            NODE_SECONDS.labels(node.execution.type).observe(node.seconds)
         await self.events.publish(RunEvent(workflow_id=update.workflow_id, snapshot=update.snapshot))
 
     @activity.defn(name=STORE_VALUE)

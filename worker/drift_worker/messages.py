@@ -118,6 +118,13 @@ class ContextValue(_Message):
     value: Any
 
 
+class CompletedNode(_Message):
+    """A node execution that ended, and how long it took (for metrics)."""
+
+    execution: NodeExecution
+    seconds: float
+
+
 class ProgressUpdate(_Message):
     """The context after a node and the snapshot the operator shows: persisted, then published."""
 
@@ -125,6 +132,5 @@ class ProgressUpdate(_Message):
     sequence: int
     context: dict[str, Any]
     snapshot: RunSnapshot
-    completed: NodeExecution | None = None
-    """The node execution that just ended (for metrics)."""
-    duration_seconds: float = 0.0
+    completed: list[CompletedNode] = []
+    """The node executions that ended since the run's last update."""

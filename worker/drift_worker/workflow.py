@@ -1,8 +1,9 @@
 """The DriftRun workflow: interprets a pinned workflow version node by node.
 
 Deterministic: node handlers evaluate CEL in the workflow; all I/O (definitions, HTTP, HBase, Redis)
-happens in activities. After every node the context is persisted to HBase and the snapshot published,
-through one local activity (no task-queue round trip). Long or looping runs continue-as-new at a node
+happens in activities. The context is persisted to HBase and the snapshot published through one local
+activity (no task-queue round trip) after every node; consecutive pure nodes computed without a pause share
+one, after the last of them (see `_persist`). Long or looping runs continue-as-new at a node
 boundary, carrying their state, well before Temporal's history warnings.
 """
 
@@ -50,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
     from .graph import PinnedGraph, ResolvedNode
     from .instances import path_patterns, resume_key
     from .interpreter import Step, step
-    from .messages import EventDelivery, EventWait, LoadGraph, LoadValue, ProgressUpdate, StoreValue
+    from .messages import CompletedNode, EventDelivery, EventWait, LoadGraph, LoadValue, ProgressUpdate, StoreValue
     from .nodes import SLOW_TYPES, NodeFailed, Outcome
     from .nodes.base import node_updates, run_scope
     from .scopes import Compensable, Pacer, ScopeRun, TemporalHost, compensate, run_map, run_parallel
@@ -61,6 +62,8 @@ MAX_HISTORY_EVENTS = 8000
 """Continue as new past this history length too (Temporal warns at 10,240 events)."""
 MAX_PERSISTS_IN_FLIGHT = 32
 """Context persists a run may have started but not yet seen complete (back-pressure on long pure chains)."""
+MAX_NODES_HELD = 32
+"""Pure nodes whose persist is held back before one goes out and the run pauses for it (keeps tasks short)."""
 OUTPUT_KEY = "_output"
 """Context key of the run's output (node names cannot start with `_`)."""
 EVENTS_REMEMBERED = 100
@@ -73,6 +76,9 @@ CONTEXT_VALUES = "large-context-values-in-hbase"
 """Patch: a context value over the inline limit is stored in HBase and referenced; the context is bounded."""
 TOPIC_KEYS = "event-keys-scoped-by-topic"
 """Patch: an event node's correlation key starts with its topic (before: `{type}/{path}={value}` only)."""
+PURE_NODES_PERSISTED_TOGETHER = "pure-nodes-persisted-together"
+"""Patch: the persist after a pure node is held back while the interpreter goes on without pausing; the next
+persist (before a wait, a side effect, the end, or when it pauses) covers it (before: one local activity each)."""
 VISIBLE_WHILE_RUNNING = SLOW_TYPES | {"parallel", "map"}
 """Node types published as the current node before they run (pure nodes take no time)."""
 LOCAL = {
@@ -137,6 +143,11 @@ class DriftRunWorkflow(TemporalHost):
         self.values = ValueCache()
         self.waiting: WaitingFor | None = None
         self.persisting: list[Any] = []
+        self.held: ProgressUpdate | None = None
+        """The newest update not persisted yet (pure nodes persisted together)."""
+        self.unreported: list[CompletedNode] = []
+        """Node executions no persist started so far carries (their metrics go with the next)."""
+        self.sending: asyncio.Task[None] | None = None
         self.last = RunSnapshot(phase="Running", started_at=self.started_at, sequence=self.sequence)
 
     # The Runtime protocol (what node handlers may use) -------------------------------------------------
@@ -359,7 +370,7 @@ class DriftRunWorkflow(TemporalHost):
         try:
             return await self._interpret()
         except asyncio.CancelledError:
-            self.persisting = []  # cancelled with the workflow's other pending work; the final write supersedes them
+            self.persisting, self.held = [], None  # cancelled with the rest; the final write supersedes them
             await self._persist("Cancelled", message="Cancelled (spec.cancel)", final=True)
             raise
 
@@ -475,9 +486,24 @@ class DriftRunWorkflow(TemporalHost):
         ).model_dump(mode="json")  # fmt: skip
 
     async def _settle(self) -> None:
-        """Wait until every persist started so far has completed."""
+        """Persist what is held back, then wait until every persist started so far has completed."""
+        self._send_held()
         pending, self.persisting = self.persisting, []
         await asyncio.gather(*pending)
+
+    async def _send_when_paused(self) -> None:
+        """A task: it runs once the interpreter pauses (awaits an activity, a timer, a condition)."""
+        self.sending = None
+        self._send_held()
+
+    def _send_held(self) -> None:
+        update, self.held = self.held, None
+        if update is not None:
+            self._start_persist(update)
+
+    def _start_persist(self, update: ProgressUpdate) -> None:
+        self.unreported = []
+        self.persisting.append(workflow.start_local_activity_method(RunActivities.persist_progress, update, **LOCAL))
 
     async def _persist(
         self, phase: Phase, *, output: Any = None, error: RunError | None = None, message: str | None = None,
@@ -487,9 +513,11 @@ class DriftRunWorkflow(TemporalHost):
         """Build the next snapshot, persist the context and publish the snapshot (one local activity each).
 
         With `settle` (before a side effect, a wait, or the end) it returns once this and every earlier
-        persist completed. Without it, the interpreter goes on to the next node while the write runs: the
-        next node is computed deterministically from the same state, writes carry their sequence (HBase and
-        the operator keep the newest), and nothing outside the workflow happens before they are all done.
+        persist completed. Without it (after a pure node), the interpreter goes on to the next node at once:
+        the update is held back and goes out when the interpreter pauses, unless a newer one replaces it first
+        (the next node is computed deterministically from the same state, so nothing outside the workflow
+        happens before the newest context is persisted); every MAX_NODES_HELD pure nodes one goes out and the
+        run waits for it. Writes carry their sequence (HBase and the operator keep the newest).
         """
         self.sequence += 1
         self.finished = self.finished or final
@@ -506,12 +534,19 @@ class DriftRunWorkflow(TemporalHost):
             started_at=self.started_at, finished_at=workflow.now() if final else None,
             resumes_accepted=self.accepted,
         )  # fmt: skip
-        update = ProgressUpdate(
-            workflow_id=workflow.info().workflow_id, sequence=self.sequence, context=dict(self.context),
-            snapshot=self.last, completed=completed,
-            duration_seconds=(workflow.now() - began).total_seconds() if began else 0.0,
-        )  # fmt: skip
-        self.persisting.append(workflow.start_local_activity_method(RunActivities.persist_progress, update, **LOCAL))
+        if completed is not None:
+            seconds = (workflow.now() - began).total_seconds() if began else 0.0
+            self.unreported = [*self.unreported, CompletedNode(execution=completed, seconds=seconds)]
+        update = ProgressUpdate(workflow_id=workflow.info().workflow_id, sequence=self.sequence,
+                                context=dict(self.context), snapshot=self.last, completed=self.unreported)  # fmt: skip
+        if not settle and workflow.patched(PURE_NODES_PERSISTED_TOGETHER):
+            if len(self.unreported) < MAX_NODES_HELD:
+                self.held = update
+                self.sending = self.sending or asyncio.create_task(self._send_when_paused())
+                return snapshot
+            settle = True  # a long run of pure nodes: its activation ends here
+        self.held = None  # this update covers it
+        self._start_persist(update)
         if settle or len(self.persisting) >= MAX_PERSISTS_IN_FLIGHT:
             await self._settle()
         return snapshot
