@@ -9,9 +9,9 @@ not start the run writes at once. Snapshots from the run events are coalesced pe
 handful of patches per second and a waiting run costs nothing; a snapshot at rest (Waiting or finished: no
 other follows soon) is written at once. A snapshot saying the run ended is confirmed on Temporal first (the
 execution closes just after the worker sends it); an end Temporal has not recorded is not shown. When a
-started run ends, the time is recorded beside its context
-in HBase (context retention goes by it) before the final status is written. Phase changes are recorded as
-Events in the background: they never hold up a status write.
+started run ends, the time is recorded beside its context in HBase (context retention goes by it) before the
+final status is written: while Temporal's close is awaited, when the worker's snapshot carries the end. Phase
+changes are recorded as Events in the background: they never hold up a status write.
 """
 
 from __future__ import annotations
@@ -75,8 +75,9 @@ class StatusWriter:
         """Record what was `seen` (Observed fields), compute the status with the staged fields and `extra`, patch
         what changes. Hold `state.lock`."""
         state.observed = dataclasses.replace(state.observed, **seen)
+        marked = False
         if _end_unconfirmed(state.observed):
-            state.observed = dataclasses.replace(state.observed, **await self._confirm_end(state.workflow_id))
+            marked = await self._confirm_and_mark(state)
         fields = state.staged | dict(extra or {})
         patch = run_status(state.observed, state.status, state.generation, datetime.now(UTC)) | fields
         diff = changes(patch, state.status)
@@ -84,7 +85,7 @@ class StatusWriter:
             state.staged, state.observed = {}, dataclasses.replace(state.observed, notice=None)
             return
         ending = patch["phase"] in FINAL_PHASES and state.status.get("phase") not in FINAL_PHASES
-        if ending and (state.status.get("execution") or patch.get("execution")):
+        if ending and not marked and (state.status.get("execution") or patch.get("execution")):
             finished = parse_timestamp(patch["finishedAt"]) or datetime.now(UTC)
             await self.store.mark_context_finished(state.workflow_id, finished)
         updated = await self.kube.patch_status(WORKFLOW_RUN.plural, state.namespace, state.name, diff)
@@ -101,6 +102,20 @@ class StatusWriter:
             self._record_phase(updated, str(phase), state.status.get("message", ""))
         if phase in FINAL_PHASES:
             self.runs.finish(state.workflow_id)
+
+    async def _confirm_and_mark(self, state: RunState) -> bool:
+        """Wait for Temporal's close of the run whose snapshot says it ended (into `state.observed`), and record the
+        snapshot's end beside its context meanwhile; whether that was recorded. (Should Temporal not confirm, the
+        mark stays: the worker did end the run, and the write of its end on Temporal marks it again.)"""
+        snapshot = state.observed.snapshot
+        finished = snapshot.finished_at if snapshot else None
+        if finished is None:
+            state.observed = dataclasses.replace(state.observed, **await self._confirm_end(state.workflow_id))
+            return False
+        mark = self.store.mark_context_finished(state.workflow_id, finished)
+        confirmed, _ = await asyncio.gather(self._confirm_end(state.workflow_id), mark)
+        state.observed = dataclasses.replace(state.observed, **confirmed)
+        return True
 
     async def _confirm_end(self, workflow_id: str) -> dict[str, Any]:
         """Temporal's close of an execution a snapshot says ended, waited for up to CONFIRM_SECONDS (a long poll:

@@ -183,3 +183,22 @@ async def test_an_end_arriving_during_the_coalescing_window_is_written_at_once()
     state.pending = _snapshot(phase="Succeeded", sequence=3, finished_at=NOW)
     state.arrived.set()
     await asyncio.wait_for(waiting, 1.0)
+
+
+async def test_the_end_is_recorded_beside_the_context_while_temporal_confirms_it(monkeypatch: pytest.MonkeyPatch):
+    marked = asyncio.Event()
+
+    class Store:
+        async def mark_context_finished(self, workflow_id: str, finished_at: datetime) -> None:
+            assert (workflow_id, finished_at) == ("ns/run/uid", NOW)
+            marked.set()
+
+    async def await_close(client, workflow_id, seconds):
+        await marked.wait()  # answers only once the mark is under way: the two overlap
+        return Execution("COMPLETED", NOW, SUCCEEDED, None)
+
+    monkeypatch.setattr(status_writer.run_observation, "await_close", await_close)
+    writer = status_writer.StatusWriter(None, Store(), None, 0.2, None)  # type: ignore[arg-type]
+    state = RunState("ns", "run", "uid", "ns/run/uid", observed=Observed(started=True, snapshot=SUCCEEDED))
+    assert await asyncio.wait_for(writer._confirm_and_mark(state), 1.0)
+    assert (state.observed.closed, state.observed.closed_at) == ("COMPLETED", NOW)
