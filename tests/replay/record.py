@@ -54,6 +54,15 @@ async def _waiting(handle: WorkflowHandle) -> None:
             await asyncio.sleep(0.05)
 
 
+async def _answered(drift: Drift, name: str, spec: dict, run_input: dict | None, answer: dict) -> WorkflowHandle:
+    """Run `spec` until it waits at its instruction node `ask`, answer it, and wait for the end."""
+    handle = await drift.start(await drift.publish_workflow(name, spec), run_input)
+    await _waiting(handle)
+    await _resume(handle, 0, "ask", answer)
+    await handle.result()
+    return handle
+
+
 async def _resume(handle: WorkflowHandle, index: int, node: str, answer: dict) -> None:
     request = ResumeRequest(index=index, node=node, input=answer)
     await handle.execute_update(UPDATE_RESUME, request, id=f"resume-{index}")
@@ -138,11 +147,7 @@ async def instruction(drift: Drift, _: EchoServer) -> WorkflowHandle:
 @scenario
 async def waiting_resumed(drift: Drift, _: EchoServer) -> WorkflowHandle:
     """A run that waits for input and is resumed by the `resume` update."""
-    handle = await drift.start(await drift.publish_workflow("waiting", _approval()), {"amount": 120})
-    await _waiting(handle)
-    await _resume(handle, 0, "ask", {"choice": "approve"})
-    await handle.result()
-    return handle
+    return await _answered(drift, "waiting", _approval(), {"amount": 120}, {"choice": "approve"})
 
 
 @scenario
@@ -247,11 +252,7 @@ async def pure_nodes_persisted_together(drift: Drift, server: EchoServer) -> Wor
         {"name": "ask", "type": "instruction", "instruction": {"message": "Go on?"}, "next": "done"},
         {"name": "done", "type": "success", "success": {"output": "{'n': context.n, 'm': context.m}"}},
     ]}  # fmt: skip
-    handle = await drift.start(await drift.publish_workflow("pure-together", spec))
-    await _waiting(handle)
-    await _resume(handle, 0, "ask", {"answer": "yes"})
-    await handle.result()
-    return handle
+    return await _answered(drift, "pure-together", spec, None, {"answer": "yes"})
 
 
 @scenario
