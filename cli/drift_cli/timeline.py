@@ -3,7 +3,8 @@
 The status keeps the last 50 node executions. The rest is recovered by replaying the run's history (every
 execution of its continue-as-new chain) with the worker's `DriftRunWorkflow` and Temporal's Replayer: the
 interpreter runs again deterministically, activities are not called, and every node execution it records
-is seen where it hands it to the progress persist (`ProgressUpdate.completed`). No table is scanned.
+is seen where it hands it to a progress persist (`ProgressUpdate.completed`: the executions since the run's
+last persist; several when pure nodes shared one). No table is scanned.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 from typing import Any
 
 from temporalio.client import Client, WorkflowHistory
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError
 from temporalio.worker import (
     Interceptor,
@@ -45,9 +47,10 @@ class _Collector(Interceptor):
             def start_local_activity(self, input: StartLocalActivityInput):
                 if input.activity == PERSIST_ACTIVITY and input.args:
                     update = input.args[0]
-                    if isinstance(update, ProgressUpdate) and update.completed is not None:
-                        collector.nodes.append(
-                            update.completed.model_dump(mode="json", by_alias=True, exclude_none=True)
+                    if isinstance(update, ProgressUpdate):
+                        collector.nodes.extend(
+                            node.execution.model_dump(mode="json", by_alias=True, exclude_none=True)
+                            for node in update.completed
                         )
                 return super().start_local_activity(input)
 
@@ -76,17 +79,23 @@ async def _timeline(workflow_id: str, run_id: str | None) -> list[dict[str, Any]
         histories = await _histories(client, workflow_id, run_id)
     except RPCError as exc:
         raise CliError(f"Temporal history of {workflow_id}: {exc.message}") from None
+    return await replayed_nodes(histories, client.data_converter)
+
+
+async def replayed_nodes(histories: list[WorkflowHistory], data_converter: DataConverter) -> list[dict[str, Any]]:
+    """Every node execution the interpreter records replaying a chain of histories (first to newest); up to the
+    first that does not replay (a history from an older interpreter)."""
     collector = _Collector()
     replayer = Replayer(
         workflows=[DriftRunWorkflow],
         workflow_runner=UnsandboxedWorkflowRunner(),
-        data_converter=client.data_converter,
+        data_converter=data_converter,
         interceptors=[collector],
     )
     for history in histories:
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
         if result.replay_failure is not None:
-            break  # a history from an older interpreter: keep what replayed
+            break
     return collector.nodes
 
 
