@@ -1,9 +1,10 @@
-"""Catch up after the run-events subscription came back: re-read every started unfinished run from Temporal.
+"""Catch up on runs whose snapshots may have been missed: re-read them from Temporal.
 
 Redis pub/sub keeps nothing for an absent subscriber, so the snapshots published while the operator's
 subscription was down (a Redis restart, a lost connection) are gone; without this, those runs' status would
 wait for their resync (a minute). `CatchUp.request()` is called by the subscriber on every resubscription;
 one pass observes the runs a few at a time (`concurrency`), and a request during a pass runs one more after it.
+The same holds for a run found started when the operator starts: `observe_soon` re-reads it in the background.
 """
 
 from __future__ import annotations
@@ -22,6 +23,24 @@ from .run_reconcile import refresh
 from .run_registry import RunState
 
 log = logging.getLogger(__name__)
+_first_sights: set[asyncio.Task[None]] = set()
+
+
+def observe_soon(state: RunState, services: Services) -> None:
+    """Re-read a run found started at the operator's start (nothing in its spec waits) in the background, a few
+    at once (`services.first_sight`): after a restart with many runs, none of them holds up another's events,
+    nor its own next one (a resume)."""
+    task = asyncio.create_task(_observe(state, services, services.first_sight), name=f"observe {state.workflow_id}")
+    _first_sights.add(task)
+    task.add_done_callback(_first_sights.discard)
+
+
+async def _observe(state: RunState, services: Services, gate: asyncio.Semaphore) -> None:
+    async with gate:
+        try:
+            await refresh(state, services)
+        except (RPCError, BackendUnavailable, KubeError, aiohttp.ClientError, OSError) as exc:
+            log.warning("catch-up of %s failed (%s); its resync covers it", state.workflow_id, exc)
 
 
 class CatchUp:
@@ -53,12 +72,4 @@ class CatchUp:
         states = self.services.runs.states()
         log.info("run events resubscribed: re-reading %d unfinished runs from Temporal", len(states))
         gate = asyncio.Semaphore(self.concurrency)
-
-        async def one(state: RunState) -> None:
-            async with gate:
-                try:
-                    await refresh(state, self.services)
-                except (RPCError, BackendUnavailable, KubeError, aiohttp.ClientError, OSError) as exc:
-                    log.warning("catch-up of %s failed (%s); its resync covers it", state.workflow_id, exc)
-
-        await asyncio.gather(*(one(state) for state in states))
+        await asyncio.gather(*(_observe(state, self.services, gate) for state in states))

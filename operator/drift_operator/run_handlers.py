@@ -34,6 +34,7 @@ from drift.run_contract import run_workflow_id
 
 from .clients import Services
 from .definition_handlers import TRIGGER_ANNOTATION
+from .run_catchup import observe_soon
 from .run_orphans import OrphanSweep, retire
 from .run_reconcile import attempt
 from .run_resync import Resync
@@ -78,13 +79,25 @@ async def run_event(type: str | None, body: kopf.Body, memo: Services, stalled_w
         return  # going away; or an event older than the end this operator wrote
     if state is not None and not changed(state.metadata, meta):
         return
-    # a run started before this operator is compared with Temporal, a few at once
+    if state is None and status.get("execution") and acted_on(body):
+        observe_soon(memo.runs.track(body), memo)  # started before this operator: compared with Temporal soon
+        return
+    # one whose spec changed meanwhile is reconciled here, a few at once
     gate = memo.first_sight if state is None and status.get("execution") else contextlib.nullcontext()
     async with gate:
         retry = await attempt(body, memo, stalled_workflows, observe=state is None)
     state = memo.runs.get(key)
     if retry is not None and state is not None:
         state.resync_at = min(state.resync_at, time.monotonic() + retry)
+
+
+def acted_on(body: Mapping[str, Any]) -> bool:
+    """Whether everything in the run's spec was acted on by an earlier reconcile: its generation observed, its
+    resume entries delivered, no cancel (pure)."""
+    spec, status = body.get("spec") or {}, body.get("status") or {}
+    delivered = int(status.get("resumesDelivered") or 0) >= len(spec.get("resume") or ())
+    observed = status.get("observedGeneration") == body["metadata"].get("generation")
+    return observed and delivered and not spec.get("cancel")
 
 
 def changed(seen: Mapping[str, Any], meta: Mapping[str, Any]) -> bool:

@@ -3,6 +3,7 @@ reconcile and Temporal; the handler's decisions are what is under test)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from types import SimpleNamespace
@@ -12,7 +13,7 @@ import pytest
 
 from drift_operator import main, operator_settings, run_handlers
 from drift_operator.run_expiry import RunExpiry
-from drift_operator.run_handlers import changed, run_event
+from drift_operator.run_handlers import acted_on, changed, run_event
 from drift_operator.run_index import RunIndex
 from drift_operator.run_orphans import run_of
 from drift_operator.run_registry import RunRegistry
@@ -39,10 +40,18 @@ def operator(monkeypatch):
     async def retire(services, workflow_id, *, started):
         calls.append(("terminate", workflow_id, started))
 
+    def observe_soon(state, services):
+        calls.append(("observe", state.generation))
+
     monkeypatch.setattr(run_handlers, "attempt", attempt)
+    monkeypatch.setattr(run_handlers, "observe_soon", observe_soon)
     monkeypatch.setattr(run_handlers, "retire", retire)
     memo = SimpleNamespace(
-        runs=RunRegistry(), expiry=RunExpiry(kube=None), index=RunIndex(), settings=operator_settings.load({})
+        runs=RunRegistry(),
+        expiry=RunExpiry(kube=None),
+        index=RunIndex(),
+        settings=operator_settings.load({}),
+        first_sight=asyncio.Semaphore(8),
     )
     return memo, calls
 
@@ -53,6 +62,38 @@ async def test_a_run_is_reconciled_at_first_sight_and_on_a_new_spec_not_on_its_o
     await run_event("MODIFIED", run(status={"phase": "Waiting"}), memo, None)  # the operator's own write
     await run_event("MODIFIED", run(generation=2, status={"phase": "Waiting"}), memo, None)  # a resume entry
     assert calls == [("reconcile", 1, True), ("reconcile", 2, False)]
+
+
+STARTED = {"phase": "Waiting", "execution": {"workflowId": KEY}, "observedGeneration": 1, "resumesDelivered": 0}
+
+
+async def test_a_run_found_started_is_observed_in_the_background_and_its_resume_reconciled_at_once(operator):
+    # After a restart with many runs, the first-sight comparison with Temporal must not hold up a resume.
+    memo, calls = operator
+    await run_event(None, run(status=STARTED), memo, None)  # kopf's first listing
+    await run_event("MODIFIED", run(generation=2, status=STARTED), memo, None)  # a resume entry
+    assert calls == [("observe", 1), ("reconcile", 2, False)]
+
+
+async def test_a_run_whose_spec_changed_while_the_operator_was_away_is_reconciled_at_first_sight(operator):
+    memo, calls = operator
+    await run_event(None, run(generation=2, status=STARTED), memo, None)
+    assert calls == [("reconcile", 2, True)]
+
+
+@pytest.mark.parametrize(
+    ("spec", "status", "expected"),
+    [
+        pytest.param({}, {"observedGeneration": 1}, True, id="observed"),
+        pytest.param({}, {"observedGeneration": 0}, False, id="a newer spec"),
+        pytest.param({"resume": [{"node": "a"}]}, {"observedGeneration": 1, "resumesDelivered": 1}, True, id="done"),
+        pytest.param({"resume": [{"node": "a"}]}, {"observedGeneration": 1}, False, id="a resume not delivered"),
+        pytest.param({"cancel": True}, {"observedGeneration": 1}, False, id="cancel"),
+    ],
+)
+def test_acted_on(spec, status, expected):
+    body = {"metadata": {"generation": 1}, "spec": spec, "status": status}
+    assert acted_on(body) is expected
 
 
 async def test_a_workflow_trigger_reconciles_a_pending_run_again(operator):
