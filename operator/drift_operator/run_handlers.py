@@ -1,7 +1,8 @@
 """kopf handlers of WorkflowRun: one watch-event handler (reconcile, expire, terminate on delete) and the loops.
 
 The handler reconciles (run_reconcile: start the execution once, deliver resume entries and cancels, write the
-status once) at a run's first sight and when its spec or its Workflow's trigger changed. It is a plain event
+status once) at a run's first sight and when its spec or its Workflow's trigger changed; a run found started
+with nothing in its spec left to act on is only compared with Temporal, in the background. It is a plain event
 handler, not kopf's create/update/delete handlers: those cost two API writes a run (kopf's diff-base
 annotation and its finalizer) and a finalizer blocks deletes while the operator is away. The live state
 between reconciles comes from the worker's run events (run_events). One rate-limited loop over the unfinished
