@@ -165,9 +165,7 @@ class StatusWriter:
         while state.pending is not None or state.staged:
             hold = state.hold_until - time.monotonic()
             if state.pending is None and hold > 0:
-                state.arrived.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(state.arrived.wait(), hold)
+                await _arrival(state, hold)
             await self._coalesce(state)
             async with state.lock:
                 snapshot, since, epoch = state.pending, state.pending_since, state.pending_epoch
@@ -200,9 +198,14 @@ class StatusWriter:
             delay = state.last_write + self.coalesce_seconds - time.monotonic()
             if at_rest or delay <= 0:
                 return
-            state.arrived.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(state.arrived.wait(), delay)
+            await _arrival(state, delay)
+
+
+async def _arrival(state: RunState, seconds: float) -> None:
+    """Wait up to `seconds` for the run's next snapshot to arrive."""
+    state.arrived.clear()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(state.arrived.wait(), seconds)
 
 
 def _end_unconfirmed(observed: Observed) -> bool:
