@@ -80,11 +80,12 @@ async def run_event(type: str | None, body: kopf.Body, memo: Services, stalled_w
         return  # going away; or an event older than the end this operator wrote
     if state is not None and not changed(state.metadata, meta):
         return
-    if state is None and status.get("execution") and acted_on(body):
-        observe_soon(memo.runs.track(body), memo)  # started before this operator: compared with Temporal soon
-        return
-    # one whose spec changed meanwhile is reconciled here, a few at once
-    gate = memo.first_sight if state is None and status.get("execution") else contextlib.nullcontext()
+    gate: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext()
+    if state is None and status.get("execution"):  # started before this operator
+        if acted_on(body):
+            observe_soon(memo.runs.track(body), memo)  # compared with Temporal soon, in the background
+            return
+        gate = memo.first_sight  # its spec changed meanwhile: reconciled here, a few at once
     async with gate:
         retry = await attempt(body, memo, stalled_workflows, observe=state is None)
     state = memo.runs.get(key)
