@@ -47,6 +47,10 @@ class CacheSettings:
     """Socket timeout of a Redis call: past it the read goes to HBase."""
     redis_retry_after_seconds: float = 1.0
     """After a Redis failure, reads skip Redis this long before trying it again."""
+    redis_connections: int = 32
+    """At most this many Redis connections per process; a call beyond them waits for a free one."""
+    redis_pool_wait_seconds: float = 2.0
+    """How long a call may wait for a free connection before it counts as a Redis failure."""
 
 
 class DefinitionCache:
@@ -60,7 +64,13 @@ class DefinitionCache:
         self._pointer = f"{prefix}latest:{{kind}}:{{ref}}"
         self.channel = f"{prefix}invalidate"
         self._redis_url = redis_url
-        self.redis = RedisTier(redis_url, self.settings.redis_timeout_seconds, self.settings.redis_retry_after_seconds)
+        self.redis = RedisTier(
+            redis_url,
+            self.settings.redis_timeout_seconds,
+            self.settings.redis_retry_after_seconds,
+            self.settings.redis_connections,
+            self.settings.redis_pool_wait_seconds,
+        )
         self._versions: TtlLru[str, StoredDefinition] = TtlLru(
             self.settings.memory_entries, self.settings.memory_ttl_seconds
         )

@@ -1,4 +1,9 @@
-"""Redis as a cache tier: short timeouts and a circuit breaker, so an outage costs reads nothing."""
+"""Redis as a cache tier: short timeouts and a circuit breaker, so an outage costs reads nothing.
+
+The connections are a bounded pool that waits for a free connection: a burst (the operator's start
+re-announces every definition at once) queues instead of failing with redis-py's "Too many connections",
+which would open the breaker and report Redis down while it is merely busy.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +23,16 @@ log = logging.getLogger(__name__)
 class RedisTier:
     """GET/SET/PUBLISH that never raise on the read path: a failure opens the breaker for `retry_after` s."""
 
-    def __init__(self, url: str, timeout: float, retry_after: float) -> None:
-        self.client = aioredis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0)
+    def __init__(self, url: str, timeout: float, retry_after: float, connections: int, pool_wait: float) -> None:
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=connections,
+            timeout=pool_wait,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
         )
+        self.client = aioredis.Redis(connection_pool=pool)
         self.retry_after = retry_after
         self._closed_until = 0.0
 

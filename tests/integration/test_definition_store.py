@@ -110,6 +110,19 @@ async def test_publish_is_idempotent_and_reads_go_memory_redis_hbase(store, cach
     assert await cache.get("node", "support", "no-such-node") is None
 
 
+async def test_a_burst_beyond_the_redis_pool_waits_for_connections_instead_of_failing(store):
+    """The operator's start re-announces every definition at once: far more calls than pooled connections."""
+    narrow = DefinitionCache(store, redis_url(), dataclasses.replace(cache_settings(), redis_connections=4))
+    names = [f"burst-{uuid.uuid4().hex[:6]}-{i}" for i in range(200)]
+    await asyncio.gather(*(narrow.announce("node", f"support/{name}", "v1") for name in names))
+    assert narrow.redis.available
+    pointers = await asyncio.gather(
+        *(narrow.redis.get(f"{store.settings.table_prefix}latest:node:support/{name}") for name in names)
+    )
+    assert pointers == [(b"v1", True)] * len(names)
+    await narrow.close()
+
+
 async def test_contexts_keep_the_highest_sequence(store):
     execution = f"support/run-{uuid.uuid4().hex[:6]}/uid"
     await store.put_context(execution, b'{"n": 2}', sequence=2)

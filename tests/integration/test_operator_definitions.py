@@ -100,6 +100,30 @@ def test_definitions_become_ready_with_a_version(drift_operator, namespace):
     assert len(stored_rows(namespace)) == 3
 
 
+def _wait_until_every_ready_workflow_resumed(drift_operator, timeout: float = 60) -> None:
+    """The positive signal after a restart: the operator has synced as many Workflows as the cluster has Ready
+    (its resume handler syncs each one, so ours is among them once the count is reached)."""
+    workflows = json.loads(kubectl("get", "workflows", "-A", "-o", "json").stdout)["items"]
+    expected = sum(
+        1
+        for workflow in workflows
+        if not workflow["metadata"].get("deletionTimestamp") and condition(workflow, "Ready").get("status") == "True"
+    )
+    sample = 'drift_operator_reconciles_total{kind="Workflow",result="synced"} '
+    deadline = time.monotonic() + timeout
+    synced = 0.0
+    while time.monotonic() < deadline:
+        try:
+            lines = [line for line in drift_operator.metrics().splitlines() if line.startswith(sample)]
+        except OSError:  # not listening yet
+            lines = []
+        synced = float(lines[0].split()[-1]) if lines else 0.0
+        if synced >= expected:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the restarted operator synced {synced:.0f} of {expected} Ready Workflows in {timeout:.0f}s")
+
+
 def test_identical_reapply_and_restart_write_nothing(drift_operator, namespace):
     apply(namespace, FETCH_ORDER, ISSUE_REFUND, REFUND_APPROVAL)
     before = wait_for(namespace, "workflow", "refund-approval", ready)
@@ -113,7 +137,7 @@ def test_identical_reapply_and_restart_write_nothing(drift_operator, namespace):
         lambda o: "team" in o["metadata"]["annotations"].get("kopf.drift.dev/last-handled-configuration", ""),
     )
     drift_operator.restart()
-    time.sleep(2)
+    _wait_until_every_ready_workflow_resumed(drift_operator)
     after = get(namespace, "workflow", "refund-approval")
     assert after["status"]["version"] == before["status"]["version"]
     assert after["status"]["conditions"] == before["status"]["conditions"]
