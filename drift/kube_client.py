@@ -37,6 +37,11 @@ class KubeError(Exception):
         self.reason = reason
 
 
+def namespace_terminating(exc: BaseException) -> bool:
+    """The API server refused to create an object in a namespace that is being deleted (403)."""
+    return isinstance(exc, KubeError) and exc.status == 403 and "is being terminated" in exc.reason
+
+
 def _configuration() -> kubernetes.client.Configuration:
     try:
         kubernetes.config.load_incluster_config()
@@ -190,7 +195,8 @@ class Kube:
         try:
             await self._request("POST", f"/api/v1/namespaces/{meta['namespace']}/events", body)
         except (KubeError, aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("could not record event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], exc)
+            level = logging.DEBUG if namespace_terminating(exc) else logging.WARNING  # the run goes with it
+            log.log(level, "could not record event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], exc)
 
     async def close(self) -> None:
         if self._session is not None:
