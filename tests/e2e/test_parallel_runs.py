@@ -101,9 +101,9 @@ def test_a_sub_workflow_runs_pinned_and_a_cycle_is_refused(namespace):
         {"name": "done", "type": "success"}]}  # fmt: skip
     _apply(_workflow(namespace, "collect", looping))
 
-    def refused() -> dict | None:
-        ready = condition(_get(namespace, "workflow", "collect"), "Ready")
-        return ready if ready.get("status") == "False" else None
+    def refused() -> dict | None:  # Stalled, not the Reconciling mark the new generation gets first
+        workflow = _get(namespace, "workflow", "collect")
+        return condition(workflow, "Ready") if condition(workflow, "Stalled").get("status") == "True" else None
 
     stalled = eventually(refused, "collect refused")
     assert stalled["reason"] == "WorkflowCycle"
