@@ -66,10 +66,10 @@ class DefinitionCache:
         self._redis_url = redis_url
         self.redis = RedisTier(
             redis_url,
-            self.settings.redis_timeout_seconds,
-            self.settings.redis_retry_after_seconds,
-            self.settings.redis_connections,
-            self.settings.redis_pool_wait_seconds,
+            timeout=self.settings.redis_timeout_seconds,
+            retry_after=self.settings.redis_retry_after_seconds,
+            connections=self.settings.redis_connections,
+            pool_wait=self.settings.redis_pool_wait_seconds,
         )
         self._versions: TtlLru[str, StoredDefinition] = TtlLru(
             self.settings.memory_entries, self.settings.memory_ttl_seconds

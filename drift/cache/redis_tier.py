@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 class RedisTier:
     """GET/SET/PUBLISH that never raise on the read path: a failure opens the breaker for `retry_after` s."""
 
-    def __init__(self, url: str, timeout: float, retry_after: float, connections: int, pool_wait: float) -> None:
+    def __init__(self, url: str, *, timeout: float, retry_after: float, connections: int, pool_wait: float) -> None:
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
             max_connections=connections,
