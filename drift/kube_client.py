@@ -195,7 +195,7 @@ class Kube:
         try:
             await self._request("POST", f"/api/v1/namespaces/{meta['namespace']}/events", body)
         except (KubeError, aiohttp.ClientError, TimeoutError) as exc:
-            level = logging.DEBUG if namespace_terminating(exc) else logging.WARNING  # the run goes with it
+            level = logging.DEBUG if namespace_terminating(exc) else logging.WARNING  # it goes with its namespace
             log.log(level, "could not record event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], exc)
 
     async def close(self) -> None:
