@@ -6,7 +6,8 @@ Conditions are handled in their wire form (camelCase dicts), as they are read fr
 Reasons are API. Definitions (NodeDefinition, Workflow): `Synced`, `Reconciling`, `InvalidDefinition`, a
 validation problem's reason (`UnknownNodeRef`, `UnreachableNode`, ...), `HBaseUnavailable`,
 `RedisUnavailable`, `VersionConflict`. WorkflowRun: see `drift_operator.run_status`; WorkflowSchedule:
-`drift_operator.schedule_status`; WorkflowTrigger: `drift_operator.trigger_status`.
+`drift_operator.schedule_status`; WorkflowTrigger: `drift_operator.trigger_status` and (`Consuming`)
+`drift_events.kafka_consumers`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ READY = "Ready"
 RECONCILING = "Reconciling"
 STALLED = "Stalled"
 SUCCEEDED = "Succeeded"
+CONSUMING = "Consuming"
+"""A Kafka WorkflowTrigger's: whether drift-events reads its topic."""
 
 
 @dataclass(frozen=True)

@@ -224,6 +224,11 @@ WORKFLOW_TRIGGER = Kind(
         Column("Started", ".status.started", "integer", description="Runs started"),
         Column("Last", ".status.lastEventTime", "date", description="Time since the newest event"),
         Column("Ready", READY, description="Filter and templates compile; served by drift-events"),
+        Column(
+            "Consuming",
+            '.status.conditions[?(@.type=="Consuming")].status',
+            description="drift-events reads the Kafka topic (empty: CloudEvents over HTTP)",
+        ),
         AGE,
         Column("Filtered", ".status.filtered", "integer", description="Events the filter turned away", priority=1),
         Column("Duplicates", ".status.duplicates", "integer", description="Redelivered events", priority=1),

@@ -131,4 +131,6 @@ class WorkflowTriggerStatus(ApiModel):
     last_runs: list[str] = Field(default_factory=list, max_length=MAX_LAST_RUNS)
     """The names of the newest runs started (at most 20, newest first)."""
     conditions: list[Condition] = Field(default_factory=list, max_length=8)
-    """Ready, Reconciling and Stalled."""
+    """Ready, Reconciling and Stalled (the operator's); for a Kafka trigger also Consuming, which drift-events
+    writes from its consumer's check of the topic every 10 s (reasons TopicFound, TopicNotFound,
+    KafkaUnreachable, KafkaError, ConsumerFailed; NotServed while the trigger is Stalled)."""

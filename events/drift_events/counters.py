@@ -1,4 +1,5 @@
-"""A trigger's status counters: counted per event in memory, added to the status at most every 5 s.
+"""A trigger's status counters: counted per event in memory, added to the status at most every 5 s, with
+the `Consuming` condition its Kafka consumer last reported (`kafka_consumers.probe`).
 
 Every replica adds its own counts: it reads the status, adds what it counted since its last write and
 patches with the object's resourceVersion as a precondition; on a conflict (another replica wrote first)
@@ -17,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from drift.conditions import parse_timestamp, timestamp
+from drift.conditions import Desired, parse_timestamp, set_conditions, timestamp
 from drift.kube_client import Kube, KubeError
 from drift.metrics import TRIGGER_EVENTS
 from drift.models.resources import WORKFLOW_TRIGGER
@@ -40,16 +41,21 @@ class Pending:
     last_event: datetime | None = None
     runs: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_LAST_RUNS))
     """Newest last."""
+    source: tuple[int, Desired] | None = None
+    """The trigger generation its consumer served and the condition it reported, if it reported one."""
 
     def added_to(self, status: dict[str, Any]) -> dict[str, Any]:
-        """The status fields with these counts added."""
-        fields = {name: int(status.get(name) or 0) + self.counts[name] for name in FIELDS}
+        """The status fields with these counts added (and the source's condition set)."""
+        fields: dict[str, Any] = {name: int(status.get(name) or 0) + self.counts[name] for name in FIELDS}
         previous = parse_timestamp(status.get("lastEventTime"))
         if self.last_event and (previous is None or self.last_event > previous):
             fields["lastEventTime"] = timestamp(self.last_event)
         if self.runs:
             newest = list(reversed(self.runs))
             fields["lastRuns"] = (newest + [r for r in status.get("lastRuns") or () if r not in newest])[:MAX_LAST_RUNS]
+        if self.source:
+            generation, condition = self.source
+            fields["conditions"] = set_conditions(status.get("conditions"), [condition], generation, datetime.now(UTC))
         return fields
 
 
@@ -75,6 +81,10 @@ class TriggerCounters:
     def unrecorded(self, namespace: str, name: str, uid: str) -> None:
         """A run that was to be recorded stayed Temporal-only (the record rate was reached)."""
         self._of(namespace, name, uid).counts["unrecorded"] += 1
+
+    def source(self, namespace: str, name: str, uid: str, generation: int, condition: Desired) -> None:
+        """The trigger's Kafka consumer (serving `generation`) reports a changed `Consuming` condition."""
+        self._of(namespace, name, uid).source = (generation, condition)
 
     def outcome(self, namespace: str, name: str, uid: str, outcome: Outcome, source: str) -> None:
         """What the event did (`source`: kafka or http, for the process's metrics)."""
@@ -118,6 +128,7 @@ class TriggerCounters:
             pending.counts.update(newer.counts)
             pending.last_event = max(filter(None, (pending.last_event, newer.last_event)), default=None)
             pending.runs.extend(newer.runs)
+            pending.source = newer.source or pending.source
         self._pending[(namespace, name)] = pending
 
     async def run(self, interval: float) -> None:

@@ -5,6 +5,10 @@ At least once: a batch of records is taken, every record's run is started (or th
 counted failed), and only then are the offsets committed; a crash or a rebalance before the commit re-reads
 the batch, and the runs' fixed workflow ids turn the re-read into duplicates that start nothing. The
 confluent-kafka consumer blocks, so each one runs on a thread of its own (it is not safe to share).
+
+Every `PROBE_SECONDS` a consumer asks the brokers for its topic's metadata and reports what it found as the
+trigger's `Consuming` condition (written with the status counters): a topic that does not exist, or brokers
+that cannot be reached, show on the trigger, not only in this process's log.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from confluent_kafka import Consumer, KafkaException, Message
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 
+from drift.conditions import CONSUMING, Desired
 from drift.kafka_groups import CONSUMER_CONFIG
 
 from .cloud_events import MalformedEvent, from_kafka
@@ -30,7 +36,38 @@ from .starter import Starter
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
+PROBE_SECONDS = 10.0
+"""How often a consumer checks its topic on the brokers (its trigger's `Consuming` condition)."""
+PROBE_TIMEOUT_SECONDS = 5.0
+UNREACHABLE = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT, KafkaError._RESOLVE}
 T = TypeVar("T")
+
+
+def consuming(topic: str, bootstrap: str, partitions: int, error: KafkaError | None) -> Desired:
+    """The `Consuming` condition from a metadata request for `topic`: its partitions, or the error it met.
+
+    Reasons are API: `TopicFound` (True), `TopicNotFound`, `KafkaUnreachable`, `KafkaError` (any other error
+    the brokers answered with), `ConsumerFailed` (the consumer ended; see `KafkaConsumers.sync`).
+    """
+    if error is None:
+        return Desired(CONSUMING, "True", "TopicFound", f"topic {topic}: {partitions} partitions")
+    if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+        message = f"topic {topic} does not exist on {bootstrap}; its records are read once it is created"
+        return Desired(CONSUMING, "False", "TopicNotFound", message)
+    if error.code() in UNREACHABLE:
+        return Desired(CONSUMING, "False", "KafkaUnreachable", f"brokers {bootstrap}: {error.str()}")
+    return Desired(CONSUMING, "False", "KafkaError", f"topic {topic}: {error.str()}")
+
+
+def probe(consumer: Consumer, topic: str, bootstrap: str) -> Desired:
+    """Ask the brokers for `topic` (blocks up to PROBE_TIMEOUT_SECONDS): the `Consuming` condition."""
+    try:
+        found = consumer.list_topics(topic, timeout=PROBE_TIMEOUT_SECONDS).topics.get(topic)
+    except KafkaException as exc:
+        return consuming(topic, bootstrap, 0, exc.args[0])
+    if found is None:
+        return consuming(topic, bootstrap, 0, KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART))
+    return consuming(topic, bootstrap, len(found.partitions), found.error)
 
 
 class TriggerConsumer:
@@ -42,6 +79,7 @@ class TriggerConsumer:
         self._starter = starter
         self._counters = counters
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"kafka-{trigger.namespace}-{trigger.name}")
+        self._reported: Desired | None = None
 
     async def _call(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
@@ -64,7 +102,11 @@ class TriggerConsumer:
         consumer = await self._call(Consumer, self._config())
         try:
             await self._call(consumer.subscribe, [source.topic])
+            probed = -PROBE_SECONDS
             while True:
+                if time.monotonic() - probed >= PROBE_SECONDS:
+                    probed = time.monotonic()
+                    self._report(await self._call(probe, consumer, source.topic, self._settings.kafka_bootstrap))
                 messages = await self._call(consumer.consume, self._settings.batch, POLL_SECONDS)
                 records = [message for message in messages if self._usable(message)]
                 if records:
@@ -74,6 +116,16 @@ class TriggerConsumer:
             with contextlib.suppress(KafkaException, RuntimeError):
                 await asyncio.shield(self._call(consumer.close))
             self._thread.shutdown(wait=False)
+
+    def _report(self, condition: Desired) -> None:
+        """Hand a changed `Consuming` condition to the status writer (and the log)."""
+        if condition == self._reported:
+            return
+        self._reported = condition
+        trigger = self.trigger
+        level = logging.INFO if condition.status == "True" else logging.WARNING
+        log.log(level, "trigger %s/%s: %s: %s", *trigger.key, condition.reason, condition.message)
+        self._counters.source(trigger.namespace, trigger.name, trigger.uid, trigger.generation, condition)
 
     def _usable(self, message: Message) -> bool:
         error = message.error()
@@ -125,6 +177,8 @@ class KafkaConsumers:
             if triggers.get(key) is not served or task.done():
                 if task.done() and not task.cancelled() and task.exception():
                     log.error("trigger %s/%s: consumer ended: %s", *key, task.exception())
+                    failed = Desired(CONSUMING, "False", "ConsumerFailed", f"the consumer ended: {task.exception()}")
+                    self._counters.source(served.namespace, served.name, served.uid, served.generation, failed)
                 task.cancel()
                 del self._running[key]
         for key, served in triggers.items():

@@ -49,8 +49,9 @@ async def reconcile_trigger(body: kopf.Body, patch: kopf.Patch, **_: Any) -> Non
     """A new or changed trigger: one status write with its conditions."""
     checked = check(body["spec"])
     RECONCILES.labels(KIND, "synced" if checked.ready else "invalid").inc()
-    meta = body["metadata"]
-    patch.status.update(trigger_status(checked, body.get("status") or {}, meta.get("generation"), datetime.now(UTC)))
+    meta, status = body["metadata"], body.get("status") or {}
+    kafka = (body["spec"].get("source") or {}).get("kafka") is not None
+    patch.status.update(trigger_status(checked, status, meta.get("generation"), datetime.now(UTC), kafka=kafka))
 
 
 @kopf.timer(GROUP, VERSION, WORKFLOW_TRIGGER.plural, interval=PRUNE_SECONDS)

@@ -195,6 +195,28 @@ def test_kafka_records_start_runs_once_each_filtered_and_mapped(namespace, stack
     eventually(lambda: counts(namespace, "orders") == expected, f"counts {expected} after the re-read", timeout=90)
 
 
+def consuming(namespace: str, name: str) -> tuple[str, str, str]:
+    found = condition(get(namespace, "wft", name), "Consuming")
+    return found.get("status", ""), found.get("reason", ""), found.get("message", "")
+
+
+def test_a_trigger_on_a_missing_topic_says_so_until_the_topic_exists(namespace, stack_env, drift_events):
+    bootstrap = stack_env["DRIFT_KAFKA_BOOTSTRAP"]
+    topic = f"later-{uuid.uuid4().hex[:8]}"
+    ready_kafka_trigger(namespace, "later", topic, f"drift-{namespace}-later")
+    status, _, message = eventually(
+        lambda: (seen := consuming(namespace, "later"))[1] == "TopicNotFound" and seen, "Consuming=False TopicNotFound"
+    )
+    assert status == "False"
+    assert message.startswith(f"topic {topic} does not exist")
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(topic, 2, 1)]).values():
+        future.result(timeout=30)
+    found = eventually(lambda: (seen := consuming(namespace, "later"))[0] == "True" and seen, "Consuming=True")
+    assert found[1:] == ("TopicFound", f"topic {topic}: 2 partitions")
+
+
 @pytest.mark.usefixtures("drift_worker")
 def test_recording_is_bounded_by_the_rate_and_the_rest_is_counted(namespace, stack_env, drift_events, tmp_path):
     """runs.record All at a burst of events: every run starts, but WorkflowRuns are created at no more than

@@ -1,4 +1,5 @@
-"""The stack's Kafka broker, through the client Drift's triggers will use (confluent-kafka, librdkafka)."""
+"""The stack's Kafka broker, through the client Drift's triggers use (confluent-kafka, librdkafka); and what a
+trigger's consumer reports as its `Consuming` condition when it asks the brokers for its topic."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import uuid
 from confluent_kafka import Consumer, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from tests.conftest import stack_command
+from drift_events.kafka_consumers import probe
+from tests.conftest import free_port, stack_command
 
 
 def _consume(consumer: Consumer, count: int, timeout: float = 60) -> list[Message]:
@@ -63,3 +65,28 @@ def test_records_and_committed_offsets_survive_a_broker_restart(stack_env):
     after = _consume(consumer, 2)
     consumer.close()
     assert [record.value() for record in after] == [b"event 2", b"event 3"]  # from the committed offset on
+
+
+def test_a_probe_finds_the_topic_names_a_missing_one_and_brokers_that_cannot_be_reached(stack_env):
+    bootstrap = stack_env["DRIFT_KAFKA_BOOTSTRAP"]
+    topic = f"probe-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(topic, 3, 1)]).values():
+        future.result(timeout=30)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"group-{uuid.uuid4().hex[:8]}"})
+    try:
+        found = probe(consumer, topic, bootstrap)
+        missing = probe(consumer, f"{topic}-missing", bootstrap)
+    finally:
+        consumer.close()
+    assert (found.status, found.reason, found.message) == ("True", "TopicFound", f"topic {topic}: 3 partitions")
+    assert (missing.status, missing.reason) == ("False", "TopicNotFound")
+
+    nowhere = f"127.0.0.1:{free_port()}"  # nothing listens there
+    consumer = Consumer({"bootstrap.servers": nowhere, "group.id": "nowhere", "log_level": 0})
+    try:
+        unreachable = probe(consumer, topic, nowhere)
+    finally:
+        consumer.close()
+    assert (unreachable.status, unreachable.reason) == ("False", "KafkaUnreachable")
+    assert unreachable.message.startswith(f"brokers {nowhere}: ")

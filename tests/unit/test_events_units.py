@@ -1,5 +1,5 @@
-"""drift-events' pure parts: CloudEvents as `event`, the status counters' arithmetic, recorded runs, the
-record rate."""
+"""drift-events' pure parts: CloudEvents as `event`, the status counters' arithmetic, the `Consuming`
+condition, recorded runs, the record rate."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
+from confluent_kafka import KafkaError
 
 from drift.models.run import AwaitedEvent, WaitingFor
 from drift.models.trigger import WorkflowTriggerSpec
@@ -15,6 +16,7 @@ from drift.run_contract import RunSnapshot, RunStart
 from drift.trigger_events import compile_trigger
 from drift_events.cloud_events import MalformedEvent, from_http, from_kafka
 from drift_events.counters import Pending
+from drift_events.kafka_consumers import consuming
 from drift_events.run_records import TokenBucket, must_record, recorded_run
 from drift_events.served import Served
 
@@ -75,6 +77,36 @@ def test_counts_are_added_to_the_status_and_the_newest_runs_come_first():
     assert (added["received"], added["started"], added["filtered"], added["duplicates"]) == (13, 9, 1, 0)
     assert added["lastRuns"] == ["t-4", "t-3", "t-2", "t-1"]
     assert added["lastEventTime"] == "2026-11-26T05:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "reason", "said"),
+    [
+        (None, "True", "TopicFound", "topic orders: 3 partitions"),
+        (KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART), "False", "TopicNotFound", "topic orders does not exist on"),
+        (KafkaError(KafkaError._TRANSPORT, "Broker transport failure"), "False", "KafkaUnreachable", "kafka:9092"),
+        (KafkaError(KafkaError._ALL_BROKERS_DOWN), "False", "KafkaUnreachable", "brokers kafka:9092"),
+        (KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED), "False", "KafkaError", "topic orders: "),
+    ],
+)
+def test_the_consuming_condition_names_what_the_brokers_answered(error, status, reason, said):
+    condition = consuming("orders", "kafka:9092", 3, error)
+    assert (condition.type, condition.status, condition.reason) == ("Consuming", status, reason)
+    assert said in condition.message
+
+
+def test_a_reported_source_condition_is_set_beside_the_operators_conditions():
+    ready = {"type": "Ready", "status": "True", "reason": "Accepted", "message": "", "observedGeneration": 4,
+             "lastTransitionTime": "2026-11-26T04:00:00Z"}  # fmt: skip
+    pending = Pending("uid", source=(4, consuming("orders", "kafka:9092", 0, KafkaError(KafkaError._TRANSPORT))))
+    added = pending.added_to({"received": 2, "conditions": [ready]})
+    assert added["received"] == 2
+    assert added["conditions"][0] == ready
+    consuming_now = added["conditions"][1]
+    assert (consuming_now["type"], consuming_now["status"], consuming_now["reason"]) == (
+        "Consuming", "False", "KafkaUnreachable")  # fmt: skip
+    assert consuming_now["observedGeneration"] == 4
+    assert "conditions" not in Pending("uid").added_to({"conditions": [ready]})
 
 
 def test_a_recorded_run_is_owned_pinned_and_names_its_execution():

@@ -114,9 +114,32 @@ def test_workflow_ids_and_run_names_are_fixed_by_the_event_id():
     ],
 )
 def test_the_operator_reports_ready_or_stalled(fields, reason, ready):
-    status = trigger_status(check(spec(**fields)), {}, 3, NOW)
+    status = trigger_status(check(spec(**fields)), {}, 3, NOW, kafka=True)
     conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
     assert conditions["Ready"] == (ready, reason)
     assert conditions["Stalled"] == ("False" if ready == "True" else "True", reason)
     assert conditions["Reconciling"][0] == "False"
     assert status["observedGeneration"] == 3
+
+
+CONSUMING_TRUE = {"type": "Consuming", "status": "True", "reason": "TopicFound", "message": "topic orders: 2 parts",
+                  "lastTransitionTime": "2026-11-26T04:00:00Z", "observedGeneration": 2}  # fmt: skip
+
+
+def test_a_served_kafka_trigger_keeps_the_consuming_condition_drift_events_wrote():
+    status = trigger_status(check(spec()), {"conditions": [CONSUMING_TRUE]}, 3, NOW, kafka=True)
+    assert CONSUMING_TRUE in status["conditions"]
+
+
+def test_a_stalled_kafka_trigger_is_not_consuming_and_says_why():
+    status = trigger_status(check(spec(filter="event.type ==")), {"conditions": [CONSUMING_TRUE]}, 3, NOW, kafka=True)
+    consuming = next(c for c in status["conditions"] if c["type"] == "Consuming")
+    assert (consuming["status"], consuming["reason"]) == ("False", "NotServed")
+    assert "InvalidExpression" in consuming["message"]
+
+
+def test_a_trigger_no_longer_on_kafka_drops_its_consuming_condition():
+    cloud_events = {"cloudEvents": {"auth": {"tokenSecretRef": {"name": "t", "key": "token"}}}}
+    previous = {"conditions": [CONSUMING_TRUE]}
+    status = trigger_status(check(spec(source=cloud_events)), previous, 3, NOW, kafka=False)
+    assert [c["type"] for c in status["conditions"]] == ["Ready", "Reconciling", "Stalled"]
