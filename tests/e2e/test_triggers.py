@@ -127,8 +127,10 @@ def test_a_trigger_with_bad_expressions_is_stalled_and_a_good_one_ready(namespac
     assert stalled["reason"] == "InvalidExpression"
     assert "spec.filter: syntax error at column 14" in stalled["message"]
     assert "spec.input.id: unknown variable 'input' (use event)" in stalled["message"]
+    assert consuming(namespace, "bad")[:2] == ("False", "NotServed")  # written with Stalled, in one status write
     listed = kubectl("get", "wft", "-n", namespace).stdout.splitlines()
-    assert listed[0].split() == ["NAME", "WORKFLOW", "TOPIC", "RECEIVED", "STARTED", "LAST", "READY", "AGE"]
+    header = ["NAME", "WORKFLOW", "TOPIC", "RECEIVED", "STARTED", "LAST", "READY", "CONSUMING", "AGE"]
+    assert listed[0].split() == header
 
     apply(trigger(namespace, "bad", filter="event.type == 'order.created'"))
     eventually(lambda: condition(get(namespace, "wft", "bad"), "Ready").get("status") == "True", "bad fixed")
