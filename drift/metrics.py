@@ -57,3 +57,8 @@ TRIGGER_EVENTS = Counter(
     "Events of WorkflowTriggers by source (kafka, http) and outcome (filtered, started, duplicate, failed).",
     ["source", "outcome"],
 )
+TRIGGER_CONSUMING = Gauge(
+    "drift_trigger_consuming",
+    "1 while a Kafka WorkflowTrigger's consumer finds its topic on the brokers, else 0 (its Consuming condition).",
+    ["namespace", "name"],
+)

@@ -25,6 +25,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 
 from drift.conditions import CONSUMING, Desired
 from drift.kafka_groups import CONSUMER_CONFIG
+from drift.metrics import TRIGGER_CONSUMING
 
 from .cloud_events import MalformedEvent, from_kafka
 from .counters import TriggerCounters
@@ -123,6 +124,7 @@ class TriggerConsumer:
             return
         self._reported = condition
         trigger = self.trigger
+        TRIGGER_CONSUMING.labels(*trigger.key).set(1 if condition.status == "True" else 0)
         level = logging.INFO if condition.status == "True" else logging.WARNING
         log.log(level, "trigger %s/%s: %s: %s", *trigger.key, condition.reason, condition.message)
         self._counters.source(trigger.namespace, trigger.name, trigger.uid, trigger.generation, condition)
@@ -179,8 +181,13 @@ class KafkaConsumers:
                     log.error("trigger %s/%s: consumer ended: %s", *key, task.exception())
                     failed = Desired(CONSUMING, "False", "ConsumerFailed", f"the consumer ended: {task.exception()}")
                     self._counters.source(served.namespace, served.name, served.uid, served.generation, failed)
+                    TRIGGER_CONSUMING.labels(*key).set(0)
                 task.cancel()
                 del self._running[key]
+                now = triggers.get(key)
+                if now is None or now.spec.source.kafka is None:  # no longer read from Kafka: its series goes
+                    with contextlib.suppress(KeyError):
+                        TRIGGER_CONSUMING.remove(*key)
         for key, served in triggers.items():
             if served.spec.source.kafka is not None and key not in self._running:
                 consumer = TriggerConsumer(served, self._settings, self._starter, self._counters)

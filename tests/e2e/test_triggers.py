@@ -211,12 +211,15 @@ def test_a_trigger_on_a_missing_topic_says_so_until_the_topic_exists(namespace, 
     )
     assert status == "False"
     assert message.startswith(f"topic {topic} does not exist")
+    series = f'drift_trigger_consuming{{name="later",namespace="{namespace}"}}'
+    assert f"{series} 0.0" in drift_events.metrics()
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for future in admin.create_topics([NewTopic(topic, 2, 1)]).values():
         future.result(timeout=30)
     found = eventually(lambda: (seen := consuming(namespace, "later"))[0] == "True" and seen, "Consuming=True")
     assert found[1:] == ("TopicFound", f"topic {topic}: 2 partitions")
+    assert f"{series} 1.0" in drift_events.metrics()
 
 
 @pytest.mark.usefixtures("drift_worker")
