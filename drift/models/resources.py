@@ -87,7 +87,13 @@ SCOPE_BLOCK_RULES = tuple(
     for name in SCOPE_TYPES
 )
 
-READY = '.status.conditions[?(@.type=="Ready")].status'
+
+def _condition_status(condition_type: str) -> str:
+    """The JSONPath of a condition's status, for a printer column."""
+    return f'.status.conditions[?(@.type=="{condition_type}")].status'
+
+
+READY = _condition_status("Ready")
 AGE = Column("Age", ".metadata.creationTimestamp", "date", description="Time since creation")
 
 NODE_DEFINITION = Kind(
@@ -226,7 +232,7 @@ WORKFLOW_TRIGGER = Kind(
         Column("Ready", READY, description="Filter and templates compile; served by drift-events"),
         Column(
             "Consuming",
-            '.status.conditions[?(@.type=="Consuming")].status',
+            _condition_status("Consuming"),
             description="drift-events reads the Kafka topic (empty: CloudEvents over HTTP)",
         ),
         AGE,
