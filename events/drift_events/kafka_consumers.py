@@ -71,6 +71,12 @@ def probe(consumer: Consumer, topic: str, bootstrap: str) -> Desired:
     return consuming(topic, bootstrap, len(found.partitions), found.error)
 
 
+def publish(counters: TriggerCounters, trigger: Served, condition: Desired) -> None:
+    """A trigger's `Consuming` condition to its gauge now and to its status with the next counters' write."""
+    TRIGGER_CONSUMING.labels(*trigger.key).set(1 if condition.status == "True" else 0)
+    counters.source(trigger.namespace, trigger.name, trigger.uid, trigger.generation, condition)
+
+
 class TriggerConsumer:
     """The consumer of one trigger (one generation of it)."""
 
@@ -119,15 +125,13 @@ class TriggerConsumer:
             self._thread.shutdown(wait=False)
 
     def _report(self, condition: Desired) -> None:
-        """Hand a changed `Consuming` condition to the status writer (and the log)."""
+        """Publish a changed `Consuming` condition (and log it)."""
         if condition == self._reported:
             return
         self._reported = condition
-        trigger = self.trigger
-        TRIGGER_CONSUMING.labels(*trigger.key).set(1 if condition.status == "True" else 0)
         level = logging.INFO if condition.status == "True" else logging.WARNING
-        log.log(level, "trigger %s/%s: %s: %s", *trigger.key, condition.reason, condition.message)
-        self._counters.source(trigger.namespace, trigger.name, trigger.uid, trigger.generation, condition)
+        log.log(level, "trigger %s/%s: %s: %s", *self.trigger.key, condition.reason, condition.message)
+        publish(self._counters, self.trigger, condition)
 
     def _usable(self, message: Message) -> bool:
         error = message.error()
@@ -180,8 +184,7 @@ class KafkaConsumers:
                 if task.done() and not task.cancelled() and task.exception():
                     log.error("trigger %s/%s: consumer ended: %s", *key, task.exception())
                     failed = Desired(CONSUMING, "False", "ConsumerFailed", f"the consumer ended: {task.exception()}")
-                    self._counters.source(served.namespace, served.name, served.uid, served.generation, failed)
-                    TRIGGER_CONSUMING.labels(*key).set(0)
+                    publish(self._counters, served, failed)
                 task.cancel()
                 del self._running[key]
                 now = triggers.get(key)

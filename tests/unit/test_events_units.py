@@ -3,20 +3,22 @@ condition, recorded runs, the record rate."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
 from confluent_kafka import KafkaError
+from prometheus_client import REGISTRY
 
 from drift.models.run import AwaitedEvent, WaitingFor
 from drift.models.trigger import WorkflowTriggerSpec
 from drift.run_contract import RunSnapshot, RunStart
 from drift.trigger_events import compile_trigger
 from drift_events.cloud_events import MalformedEvent, from_http, from_kafka
-from drift_events.counters import Pending
-from drift_events.kafka_consumers import consuming
+from drift_events.counters import Pending, TriggerCounters
+from drift_events.kafka_consumers import KafkaConsumers, TriggerConsumer, consuming
 from drift_events.run_records import TokenBucket, must_record, recorded_run
 from drift_events.served import Served
 
@@ -107,6 +109,28 @@ def test_a_reported_source_condition_is_set_beside_the_operators_conditions():
         "Consuming", "False", "KafkaUnreachable")  # fmt: skip
     assert consuming_now["observedGeneration"] == 4
     assert "conditions" not in Pending("uid").added_to({"conditions": [ready]})
+
+
+async def test_a_consumer_that_ended_with_an_error_is_reported_failed_then_started_again(monkeypatch):
+    spec = WorkflowTriggerSpec.model_validate(
+        {"workflowRef": {"name": "wf"}, "source": {"kafka": {"topic": "t", "consumerGroup": "g"}}}
+    )
+    trigger = Served("shop", "orders", "uid-1", 7, spec, compile_trigger(spec))
+    counters = TriggerCounters(SimpleNamespace())
+    consumers = KafkaConsumers(SimpleNamespace(), SimpleNamespace(), counters)
+
+    async def broken(self) -> None:
+        raise RuntimeError("broker said no")
+
+    monkeypatch.setattr(TriggerConsumer, "run", broken)
+    consumers.sync({trigger.key: trigger})
+    await asyncio.sleep(0)  # the consumer ends
+    consumers.sync({trigger.key: trigger})
+    generation, condition = counters._pending[trigger.key].source
+    assert (generation, condition.reason, condition.status) == (7, "ConsumerFailed", "False")
+    assert condition.message == "the consumer ended: broker said no"
+    assert REGISTRY.get_sample_value("drift_trigger_consuming", {"namespace": "shop", "name": "orders"}) == 0
+    await consumers.close()  # the restarted one
 
 
 def test_a_recorded_run_is_owned_pinned_and_names_its_execution():
