@@ -8,9 +8,9 @@ same run:
 The baselines of 2 and 3 are the same written by hand on the same Temporal (`hand_written`): 200 workflows
 started by a client, each running one local activity and waiting for a signal, then each signalled; the starts
 and the signals keep the schedule of the WorkflowRuns' creates and resume patches (the same offsets from the
-first), so both sides meet the same load in time.
-On the local stack's development server that is the ceiling: its sqlite starts some tens of workflows a second
-on this machine, far below goal 2's 100.
+first), so both sides meet the same load in time. What the baseline does not carry is the API server's and
+etcd's work for each WorkflowRun, which on this machine slows Temporal's development server beside it (README,
+"Where a run's time goes").
 """
 
 from __future__ import annotations
