@@ -9,8 +9,9 @@ The baselines of 2 and 3 are the same written by hand on the same Temporal (`han
 started by a client, each running one local activity and waiting for a signal, then each signalled; the starts
 and the signals keep the schedule of the WorkflowRuns' creates and resume patches (the same offsets from the
 first), so both sides meet the same load in time. What the baseline does not carry is the API server's and
-etcd's work for each WorkflowRun, which on this machine slows Temporal's development server beside it (README,
-"Where a run's time goes").
+etcd's work for each WorkflowRun and the writes a DriftRun costs Temporal beyond a bare workflow (an update,
+visibility upserts), which on this machine send the worker's tasks through the development server's sqlite
+backlog (README, "Where a run's time goes").
 """
 
 from __future__ import annotations
