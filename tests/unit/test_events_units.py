@@ -116,7 +116,15 @@ async def test_a_consumer_that_ended_with_an_error_is_reported_failed_then_start
         {"workflowRef": {"name": "wf"}, "source": {"kafka": {"topic": "t", "consumerGroup": "g"}}}
     )
     trigger = Served("shop", "orders", "uid-1", 7, spec, compile_trigger(spec))
-    counters = TriggerCounters(SimpleNamespace())
+    patches: list[dict] = []
+
+    async def get(plural: str, namespace: str, name: str) -> dict:
+        return {"metadata": {"uid": "uid-1", "resourceVersion": "5"}, "status": {}}
+
+    async def patch_status(plural: str, namespace: str, name: str, status: dict, resource_version: str) -> None:
+        patches.append(status)
+
+    counters = TriggerCounters(SimpleNamespace(get=get, patch_status=patch_status))
     consumers = KafkaConsumers(SimpleNamespace(), SimpleNamespace(), counters)
 
     async def broken(self) -> None:
@@ -126,9 +134,10 @@ async def test_a_consumer_that_ended_with_an_error_is_reported_failed_then_start
     consumers.sync({trigger.key: trigger})
     await asyncio.sleep(0)  # the consumer ends
     consumers.sync({trigger.key: trigger})
-    generation, condition = counters._pending[trigger.key].source
-    assert (generation, condition.reason, condition.status) == (7, "ConsumerFailed", "False")
-    assert condition.message == "the consumer ended: broker said no"
+    await counters.write()
+    [condition] = patches[0]["conditions"]
+    assert (condition["observedGeneration"], condition["reason"], condition["status"]) == (7, "ConsumerFailed", "False")
+    assert condition["message"] == "the consumer ended: broker said no"
     assert REGISTRY.get_sample_value("drift_trigger_consuming", {"namespace": "shop", "name": "orders"}) == 0
     await consumers.close()  # the restarted one
 
