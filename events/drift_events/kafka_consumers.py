@@ -180,14 +180,14 @@ class KafkaConsumers:
     def sync(self, triggers: Mapping[tuple[str, str], Served]) -> None:
         """Stop consumers of removed or changed triggers (and restart ended ones); start the missing ones."""
         for key, (served, task) in list(self._running.items()):
-            if triggers.get(key) is not served or task.done():
+            now = triggers.get(key)
+            if now is not served or task.done():
                 if task.done() and not task.cancelled() and task.exception():
                     log.error("trigger %s/%s: consumer ended: %s", *key, task.exception())
                     failed = Desired(CONSUMING, "False", "ConsumerFailed", f"the consumer ended: {task.exception()}")
                     publish(self._counters, served, failed)
                 task.cancel()
                 del self._running[key]
-                now = triggers.get(key)
                 if now is None or now.spec.source.kafka is None:  # no longer read from Kafka: its series goes
                     with contextlib.suppress(KeyError):
                         TRIGGER_CONSUMING.remove(*key)
