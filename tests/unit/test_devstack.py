@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from drift_devstack import ports
+from drift_devstack import ports, temporal
 from drift_devstack.config import PORT_VARIABLES, StackConfig, load_config
 from drift_devstack.errors import StackError
 from drift_devstack.process import ProcessManager, ProcessSpec, stray_processes
@@ -114,6 +114,18 @@ def test_ports_are_allocated_once_and_pinned_ports_are_kept(tmp_path: Path):
     assert ports.allocate(config) == first
     ports.release(config)
     assert ports.allocate(config)["temporal"] != 0
+
+
+def test_temporals_membership_ports_fit_the_column_it_stores_them_in(tmp_path: Path):
+    # PostgreSQL's cluster_membership.rpc_port is a smallint: a membership port from the kernel's ephemeral range
+    # (32768 and up) stops the server at its first heartbeat.
+    port_map = ports.allocate(StackConfig(state_dir=tmp_path, cache_dir=tmp_path))
+    server = temporal.server_config(port_map, tmp_path / "dynamic-config.yaml")
+    services = server["services"]
+    assert {name: services[name]["rpc"]["membershipPort"] < 32768 for name in services} == dict.fromkeys(services, True)
+    grpc = [services[name]["rpc"]["grpcPort"] for name in ("frontend", "history", "matching", "worker")]
+    assert grpc[0] == port_map["temporal"]
+    assert len(set(grpc + [services[name]["rpc"]["membershipPort"] for name in services])) == 8
 
 
 def test_a_port_in_use_names_the_variable_to_change():
