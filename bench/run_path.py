@@ -10,8 +10,8 @@ started by a client, each running one local activity and waiting for a signal, t
 and the signals keep the schedule of the WorkflowRuns' creates and resume patches (the same offsets from the
 first), so both sides meet the same load in time. What the baseline does not carry is the API server's and
 etcd's work for each WorkflowRun and the writes a DriftRun costs Temporal beyond a bare workflow (an update,
-visibility upserts), which on this machine send the worker's tasks through the development server's sqlite
-backlog (README, "Where a run's time goes").
+visibility upserts), which on this machine sent the worker's tasks through Temporal's task backlog (README,
+"Where a run's time goes").
 """
 
 from __future__ import annotations

@@ -47,8 +47,8 @@ BACKLOG = 1000
 STEADY = 100
 STEADY_RATE = 5.0
 """Events per second in the latency part: below what both sides can start on this stack (Temporal's
-development server on SQLite started 20-50 runs/s on this 2-core machine, depending on its load), so the
-latency is the path's, not a queue's."""
+development server on SQLite, the local stack's Temporal until 2026-11-27, started 20-50 runs/s on this 2-core
+machine, depending on its load), so the latency is the path's, not a queue's."""
 BATCH = 200
 START_TIMEOUT = 300.0
 PARTITIONS = 2

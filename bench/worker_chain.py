@@ -1,5 +1,5 @@
 """A 10-node chain through Drift (context persisted to HBase after each node) beside hand-written Temporal
-workflows of 10 remote and 10 local no-op activities, on the same dev server in the same run; then
+workflows of 10 remote and 10 local no-op activities, on the same Temporal server in the same run; then
 nodes per second with 100 runs at once, and the p99 and longest workflow task while they run (Temporal's own
 `workflow_task_execution_latency`: from the task's poll to its completion, local activities included)."""
 

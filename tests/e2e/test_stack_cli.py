@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from drift_devstack.config import SERVICES
+
 
 def _run(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)
@@ -42,7 +44,7 @@ def test_starting_a_running_stack_is_a_no_op(stack_env):
     result = _stack("--state-dir", state_dir, "up")
     assert result.returncode == 0, result.stderr
     assert "started" not in result.stdout
-    assert result.stdout.count("running") == before.count("running") == 7
+    assert result.stdout.count("running") == before.count("running") == len(SERVICES)
     assert _stack("--state-dir", state_dir, "status").stdout == before
 
 
