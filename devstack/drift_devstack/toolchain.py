@@ -130,27 +130,30 @@ def _go_build_many(
 ) -> dict[str, Path]:
     """Build several main packages of one wrapper module in one `go build` (shared packages compile once).
 
-    `packages` maps each binary's cache name to its package; binaries already in the cache are reused.
+    `packages` maps each binary's cache name to its package; binaries already in the cache are reused, and stacks
+    starting at once build them once (the lock of `_once`, on the last binary moved into place).
     """
     targets = {binary: config.cache_dir / "bin" / binary for binary in packages}
-    if all(target.exists() for target in targets.values()):
-        return targets
-    src = config.cache_dir / "src" / name
-    src.mkdir(parents=True, exist_ok=True)
-    (src / "go.mod").write_text(go_mod)
-    imports = "".join(f'\t_ "{package}"\n' for package in packages.values())
-    (src / "tools.go").write_text(f"//go:build tools\n\npackage tools\n\nimport (\n{imports})\n")
-    log = config.cache_dir / "logs" / f"build-{name}.log"
-    print(f"building {', '.join(packages)} from the Go module proxy (once; log: {log})", flush=True)
-    env = _go_env(config)
-    run_logged(["go", "mod", "tidy"], f"resolving {name}", log, cwd=src, env=env)
-    out = src / "out"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir()
-    build = ["go", "build", "-o", f"{out}/", "-ldflags", ldflags, *packages.values()]
-    run_logged(build, f"building {name}", log, cwd=src, env=env)
-    for binary, package in packages.items():
-        (out / package.rsplit("/", 1)[1]).rename(targets[binary])
+
+    def build() -> None:
+        src = config.cache_dir / "src" / name
+        src.mkdir(parents=True, exist_ok=True)
+        (src / "go.mod").write_text(go_mod)
+        imports = "".join(f'\t_ "{package}"\n' for package in packages.values())
+        (src / "tools.go").write_text(f"//go:build tools\n\npackage tools\n\nimport (\n{imports})\n")
+        log = config.cache_dir / "logs" / f"build-{name}.log"
+        print(f"building {', '.join(packages)} from the Go module proxy (once; log: {log})", flush=True)
+        env = _go_env(config)
+        run_logged(["go", "mod", "tidy"], f"resolving {name}", log, cwd=src, env=env)
+        out = src / "out"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir()
+        argv = ["go", "build", "-o", f"{out}/", "-ldflags", ldflags, *packages.values()]
+        run_logged(argv, f"building {name}", log, cwd=src, env=env)
+        for binary, package in packages.items():
+            (out / package.rsplit("/", 1)[1]).rename(targets[binary])
+
+    _once(config, list(targets.values())[-1], build)
     return targets
 
 
@@ -247,12 +250,7 @@ def temporal_server(config: StackConfig) -> dict[str, Path]:
         f"temporal-server-{version}": "go.temporal.io/server/cmd/server",
         f"temporal-sql-tool-{version}": "go.temporal.io/server/cmd/tools/sql",
     }
-    server, sql_tool = (config.cache_dir / "bin" / name for name in packages)
-
-    def build() -> None:
-        _go_build_many(config, f"temporal-{version}", go_mod, packages, "-s -w")
-
-    _once(config, sql_tool, build)  # the last binary moved into place
+    server, sql_tool = _go_build_many(config, f"temporal-{version}", go_mod, packages, "-s -w").values()
     return {"server": server, "sql-tool": sql_tool}
 
 
