@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import os
 import sys
 from typing import Annotated
@@ -346,13 +348,36 @@ def _print_simulation(result: dict, indent: str = "") -> None:
 
 def main() -> None:
     """Run the CLI; a person's mistake or an unreachable service is one line on stderr, never a traceback."""
+    _exit_before_finalizing(_exit_code())
+
+
+def _exit_code() -> int:
     try:
         app(prog_name="kubectl drift" if os.path.basename(sys.argv[0]).startswith("kubectl") else "drift")
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+            return 1
+        return exc.code or 0
     except CliError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except ApiException as exc:
         print(f"error: Kubernetes API: {exc.status} {exc.reason}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
+        return EXIT_USAGE
     except KeyboardInterrupt:
-        sys.exit(130)
+        return 130
+    return 0
+
+
+def _exit_before_finalizing(code: int) -> None:
+    """Exit once the exit handlers have run and the output is flushed, without interpreter finalization.
+
+    Temporal's client leaves Rust runtime threads that may call back into Python while the interpreter is torn
+    down, aborting a command that had succeeded ("PyGILState_Release ... finalizing", temporalio/sdk-python#300).
+    """
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError):  # a reader that has gone (`| head`) is not the command's failure
+            stream.flush()
+    os._exit(code)

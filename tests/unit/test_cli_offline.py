@@ -152,6 +152,21 @@ def test_mistakes_are_one_line(args, stdin, message):
     assert len(result.stderr.splitlines()) == 1
 
 
+def test_the_cli_exits_with_its_code_after_exit_handlers_and_flushed_output():
+    """The CLI skips interpreter finalization (Temporal's threads can abort it); what a normal exit does must still
+    happen: exit handlers (the Kubernetes client's removal of its temporary certificate files) and buffered output."""
+    script = (
+        "import atexit, sys; atexit.register(lambda: print('handlers ran', file=sys.stderr)); "
+        "sys.argv = ['drift', 'validate', '-f', sys.argv[1]]; from drift_cli.app import main; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(FIXTURES / "broken")], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert result.stdout.count("\n") >= 8
+    assert result.stderr.strip().endswith("handlers ran")
+
+
 PAYMENT_FLOW = """\
 apiVersion: drift.dev/v1alpha1
 kind: Workflow
