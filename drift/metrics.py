@@ -43,6 +43,9 @@ SYNC_SECONDS = Histogram(
     ["kind"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+STATUS_WRITES_WAITING = Gauge(
+    "drift_operator_status_writes_waiting", "Runs whose status write waits for a slot (the status queue's length)."
+)
 RUNS = Gauge("drift_operator_runs", "WorkflowRuns known to the operator, by phase.", ["phase"])
 RUN_EVENTS = Counter(
     "drift_operator_run_events_total",

@@ -85,7 +85,8 @@ async def run() -> None:
     kube = Kube("drift-operator")
     runs, events = RunRegistry(config.resync_seconds), RunEvents()
     temporal = await connect(config.temporal)
-    status = StatusWriter(kube, store, runs, config.coalesce_seconds, temporal)
+    writes_at_once = config.status_writes_at_once
+    status = StatusWriter(kube, store, runs, config.coalesce_seconds, temporal, writes_at_once=writes_at_once)
     services = Services(config, cache, temporal, kube, runs, events, status, RunExpiry(kube), RunIndex())
     await store.ensure_tables()
     await cache.start()

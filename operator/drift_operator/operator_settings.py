@@ -10,6 +10,8 @@ from typing import TypeVar
 from drift.observability import DEFAULT_PORT
 from drift.settings import BackendSettings, backend_settings
 
+from .status_queue import STATUS_WRITES_AT_ONCE
+
 N = TypeVar("N", int, float)
 
 
@@ -23,6 +25,8 @@ class OperatorSettings(BackendSettings):
     """DRIFT_METRICS_PORT: /metrics and /healthz."""
     coalesce_seconds: float = 0.2
     """A run's status is patched at most once per this many seconds; newer snapshots replace pending ones."""
+    status_writes_at_once: int = STATUS_WRITES_AT_ONCE
+    """DRIFT_STATUS_WRITES_AT_ONCE: status patches in flight at most; more runs wait their turn (status_queue)."""
     resync_seconds: float = 60.0
     """DRIFT_RESYNC_SECONDS: each unfinished run is checked against Temporal at most this often (catches
     missed events and closes without a final snapshot); with many runs, `resync_per_second` spaces the
@@ -51,6 +55,7 @@ def load(env: Mapping[str, str] = os.environ) -> OperatorSettings:
         **backend_settings(env),  # type: ignore[arg-type]
         watch_namespace=env.get("DRIFT_WATCH_NAMESPACE") or None,
         metrics_port=int(env.get("DRIFT_METRICS_PORT", DEFAULT_PORT)),
+        status_writes_at_once=_positive(env, "DRIFT_STATUS_WRITES_AT_ONCE", OperatorSettings.status_writes_at_once),
         resync_seconds=float(env.get("DRIFT_RESYNC_SECONDS", OperatorSettings.resync_seconds)),
         resync_per_second=float(env.get("DRIFT_RESYNC_PER_SECOND", OperatorSettings.resync_per_second)),
         orphan_sweep_seconds=float(env.get("DRIFT_ORPHAN_SWEEP_SECONDS", OperatorSettings.orphan_sweep_seconds)),
@@ -71,3 +76,13 @@ def _optional(env: Mapping[str, str], name: str, kind: type[N]) -> N | None:
     if value < 0:
         raise ValueError(f"{name}={raw!r} must not be negative")
     return value
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number above zero from `name`, `default` when unset or empty."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) == 0:
+        raise ValueError(f"{name}={raw!r} must be a whole number above 0")
+    return int(raw)

@@ -47,6 +47,9 @@ class RunState:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when a snapshot arrives (ends a hold)."""
     flusher: asyncio.Task[None] | None = None
+    end_ahead: tuple[RunSnapshot, dict[str, Any], bool] | None = None
+    """A pending final snapshot, Temporal's close of the run and whether the end was marked beside its context:
+    found before the snapshot's write waited for a slot of the status queue."""
     last_write: float = 0.0
     snapshot_epoch: int = -1
     """The subscription epoch of the snapshot applied last (-1: none from a live subscription)."""

@@ -1,17 +1,18 @@
 """The one writer of WorkflowRun status: computed by the pure `run_status`, patched once per change, coalesced.
 
-Every status write of a run (from a reconcile or from run events) is computed under the run's lock from all
-that was observed, and only what changed is patched. A reconcile that acted on Temporal (started the run,
-delivered a resume entry) stages its fields, and the write waits up to `coalesce_seconds` for the worker's
-next snapshot so both go out as one patch; one that only observed is staged without waiting; one that could
-not start the run writes at once. Snapshots from the run events are coalesced per run: only the newest (by
-`sequence`) is kept and a Running one is written at most once per `coalesce_seconds`, so a fast run costs a
-handful of patches per second and a waiting run costs nothing; a snapshot at rest (Waiting or finished: no
-other follows soon) is written at once. A snapshot saying the run ended is confirmed on Temporal first (the
-execution closes just after the worker sends it); an end Temporal has not recorded is not shown. When a
-started run ends, the time is recorded beside its context in HBase (context retention goes by it) before the
-final status is written: while Temporal's close is awaited, when the worker's snapshot carries the end. Phase
-changes are recorded as Events in the background: they never hold up a status write.
+Every status write of a run (from a reconcile or from run events) is computed under the run's lock from all that
+was observed, and only what changed is patched. A reconcile that acted on Temporal (started the run, delivered a
+resume entry) stages its fields, and the write waits up to `coalesce_seconds` for the worker's next snapshot so
+both go out as one patch; one that only observed is staged without waiting; one that could not start the run
+writes at once. Snapshots from the run events are coalesced per run: only the newest (by `sequence`) is kept and a
+Running one is written at most once per `coalesce_seconds`, so a fast run costs a handful of patches per second
+and a waiting run costs nothing; a snapshot at rest (Waiting or finished: no other follows soon) is written at
+once. At most a few writes are in flight (status_queue): a run waits for its turn with nothing computed, runs at
+rest first, and what arrives meanwhile goes out in its one patch. A snapshot saying the run ended is confirmed on
+Temporal first (the execution closes just after the worker sends it); an end Temporal has not recorded is not
+shown. When a started run ends, the time is recorded beside its context in HBase (context retention goes by it)
+before the final status is written: while Temporal's close is awaited, when the worker's snapshot carries the end.
+Phase changes are recorded as Events in the background: they never hold up a status write.
 """
 
 from __future__ import annotations
@@ -36,11 +37,12 @@ from drift.kube_client import Kube, KubeError
 from drift.metrics import RUN_EVENTS, SYNC_SECONDS
 from drift.models.resources import WORKFLOW_RUN
 from drift.models.run import FINAL_PHASES
-from drift.run_contract import RunEvent
+from drift.run_contract import RunEvent, RunSnapshot
 from drift.storage.hbase import HBaseStore
 
 from .run_registry import RunRegistry, RunState, plain
 from .run_status import Observed, changes, run_status
+from .status_queue import STATUS_WRITES_AT_ONCE, StatusQueue
 
 log = logging.getLogger(__name__)
 KIND = "WorkflowRun"
@@ -53,13 +55,21 @@ class StatusWriter:
     """Writes runs' status: at once for a reconcile, coalesced for run events."""
 
     def __init__(
-        self, kube: Kube, store: HBaseStore, runs: RunRegistry, coalesce_seconds: float, temporal: Client
+        self,
+        kube: Kube,
+        store: HBaseStore,
+        runs: RunRegistry,
+        coalesce_seconds: float,
+        temporal: Client,
+        *,
+        writes_at_once: int = STATUS_WRITES_AT_ONCE,
     ) -> None:
         self.kube = kube
         self.temporal = temporal
         self.store = store
         self.runs = runs
         self.coalesce_seconds = coalesce_seconds
+        self.queue = StatusQueue(writes_at_once)
         self._background: set[asyncio.Task[None]] = set()
 
     def stage(self, state: RunState, extra: Mapping[str, Any], *, hold: bool, **seen: Any) -> None:
@@ -106,16 +116,37 @@ class StatusWriter:
     async def _confirm_and_mark(self, state: RunState) -> bool:
         """Wait for Temporal's close of the run whose snapshot says it ended (into `state.observed`), and record the
         snapshot's end beside its context meanwhile; whether that was recorded. (Should Temporal not confirm, the
-        mark stays: the worker did end the run, and the write of its end on Temporal marks it again.)"""
+        mark stays: the worker did end the run, and the write of its end on Temporal marks it again.) Done already
+        if `_confirm_ahead` did it for this snapshot."""
         snapshot = state.observed.snapshot
+        ahead, state.end_ahead = state.end_ahead, None
+        if ahead is not None and ahead[0] is snapshot:
+            confirmed, marked = ahead[1], ahead[2]
+        else:
+            confirmed, marked = await self._close_and_mark(state.workflow_id, snapshot)
+        state.observed = dataclasses.replace(state.observed, **confirmed)
+        return marked
+
+    async def _confirm_ahead(self, state: RunState) -> None:
+        """Confirm and mark the end of a pending final snapshot before its write waits for a slot, so that Temporal's
+        long poll holds none (kept in `state.end_ahead` for the write); a failure leaves it to the write."""
+        snapshot = state.pending
+        if snapshot is None or not _end_unconfirmed(dataclasses.replace(state.observed, snapshot=snapshot)):
+            return
+        try:
+            state.end_ahead = (snapshot, *await self._close_and_mark(state.workflow_id, snapshot))
+        except (BackendUnavailable, OSError) as exc:
+            log.warning("end of %s not marked ahead of its write (%s)", state.workflow_id, exc)
+
+    async def _close_and_mark(self, workflow_id: str, snapshot: RunSnapshot | None) -> tuple[dict[str, Any], bool]:
+        """Temporal's close of the run (`_confirm_end`) and whether the snapshot's end was marked beside its context
+        meanwhile (not without an end time)."""
         finished = snapshot.finished_at if snapshot else None
         if finished is None:
-            state.observed = dataclasses.replace(state.observed, **await self._confirm_end(state.workflow_id))
-            return False
-        mark = self.store.mark_context_finished(state.workflow_id, finished)
-        confirmed, _ = await asyncio.gather(self._confirm_end(state.workflow_id), mark)
-        state.observed = dataclasses.replace(state.observed, **confirmed)
-        return True
+            return await self._confirm_end(workflow_id), False
+        mark = self.store.mark_context_finished(workflow_id, finished)
+        confirmed, _ = await asyncio.gather(self._confirm_end(workflow_id), mark)
+        return confirmed, True
 
     async def _confirm_end(self, workflow_id: str) -> dict[str, Any]:
         """Temporal's close of an execution a snapshot says ended, waited for up to CONFIRM_SECONDS (a long poll:
@@ -154,6 +185,8 @@ class StatusWriter:
         state.pending, state.pending_epoch = event.snapshot, epoch
         state.pending_since = state.pending_since or time.monotonic()
         state.arrived.set()
+        if _at_rest(event.snapshot):
+            self.queue.promote(state.workflow_id)
         self._flush_soon(state)
 
     def _flush_soon(self, state: RunState) -> None:
@@ -167,34 +200,42 @@ class StatusWriter:
             if state.pending is None and hold > 0:
                 await _arrival(state, hold)
             await self._coalesce(state)
-            async with state.lock:
-                snapshot, since, epoch = state.pending, state.pending_since, state.pending_epoch
-                state.pending, state.pending_since = None, None
-                applied = state.observed.snapshot
-                newer = snapshot is not None and (applied is None or snapshot.sequence > applied.sequence)
-                if not newer and not state.staged:
-                    continue
-                try:
-                    await self.write(state, **({"snapshot": snapshot} if newer else {}))
-                except (KubeError, aiohttp.ClientError, OSError, BackendUnavailable) as exc:
-                    log.warning("status of %s not written (%s); retrying", state.workflow_id, exc)
-                    if state.pending is None and newer:
-                        state.pending, state.pending_since, state.pending_epoch = snapshot, since, epoch
-                    state.observed = dataclasses.replace(state.observed, snapshot=applied)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 10.0)
-                    continue
-                if newer:
-                    state.snapshot_epoch = epoch
-                if since is not None:
-                    SYNC_SECONDS.labels(KIND).observe(time.monotonic() - since)
+            await self._confirm_ahead(state)
+            async with self.queue.slot(state.workflow_id, at_rest=_at_rest(state.pending)):
+                written = await self._write_newest(state)
+            if not written:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
         state.flusher = None
+
+    async def _write_newest(self, state: RunState) -> bool:
+        """Write the run's newest pending snapshot and staged fields; False if the write failed (kept pending)."""
+        async with state.lock:
+            snapshot, since, epoch = state.pending, state.pending_since, state.pending_epoch
+            state.pending, state.pending_since = None, None
+            applied = state.observed.snapshot
+            newer = snapshot is not None and (applied is None or snapshot.sequence > applied.sequence)
+            if not newer and not state.staged:
+                return True
+            try:
+                await self.write(state, **({"snapshot": snapshot} if newer else {}))
+            except (KubeError, aiohttp.ClientError, OSError, BackendUnavailable) as exc:
+                log.warning("status of %s not written (%s); retrying", state.workflow_id, exc)
+                if state.pending is None and newer:
+                    state.pending, state.pending_since, state.pending_epoch = snapshot, since, epoch
+                state.observed = dataclasses.replace(state.observed, snapshot=applied)
+                return False
+            if newer:
+                state.snapshot_epoch = epoch
+            if since is not None:
+                SYNC_SECONDS.labels(KIND).observe(time.monotonic() - since)
+            return True
 
     async def _coalesce(self, state: RunState) -> None:
         """Wait out the run's coalescing window since its last write; a snapshot at rest (Waiting, finished)
         ends the wait as it arrives, also one that arrives during it."""
         while True:
-            at_rest = state.pending is not None and state.pending.phase != "Running"
+            at_rest = _at_rest(state.pending)
             delay = state.last_write + self.coalesce_seconds - time.monotonic()
             if at_rest or delay <= 0:
                 return
@@ -206,6 +247,11 @@ async def _arrival(state: RunState, seconds: float) -> None:
     state.arrived.clear()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(state.arrived.wait(), seconds)
+
+
+def _at_rest(snapshot: RunSnapshot | None) -> bool:
+    """A snapshot no other follows soon (Waiting, finished): written without coalescing, ahead of progress."""
+    return snapshot is not None and snapshot.phase != "Running"
 
 
 def _end_unconfirmed(observed: Observed) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -202,3 +203,25 @@ async def test_the_end_is_recorded_beside_the_context_while_temporal_confirms_it
     state = RunState("ns", "run", "uid", "ns/run/uid", observed=Observed(started=True, snapshot=SUCCEEDED))
     assert await asyncio.wait_for(writer._confirm_and_mark(state), 1.0)
     assert (state.observed.closed, state.observed.closed_at) == ("COMPLETED", NOW)
+
+
+async def test_an_end_is_confirmed_before_its_write_waits_for_a_slot_and_not_again(monkeypatch: pytest.MonkeyPatch):
+    # Temporal's long poll for the close must not hold one of the status queue's few slots.
+    polls, marks = [], []
+
+    class Store:
+        async def mark_context_finished(self, workflow_id: str, finished_at: datetime) -> None:
+            marks.append(workflow_id)
+
+    async def await_close(client, workflow_id, seconds):
+        polls.append(workflow_id)
+        return Execution("COMPLETED", NOW, SUCCEEDED, None)
+
+    monkeypatch.setattr(status_writer.run_observation, "await_close", await_close)
+    writer = status_writer.StatusWriter(None, Store(), None, 0.2, None)  # type: ignore[arg-type]
+    state = RunState("ns", "run", "uid", "ns/run/uid", observed=Observed(started=True), pending=SUCCEEDED)
+    await writer._confirm_ahead(state)
+    assert (polls, marks) == (["ns/run/uid"], ["ns/run/uid"])
+    state.observed = dataclasses.replace(state.observed, snapshot=state.pending)  # what the write records
+    assert await writer._confirm_and_mark(state)
+    assert (state.observed.closed, len(polls), len(marks), state.end_ahead) == ("COMPLETED", 1, 1, None)

@@ -17,3 +17,11 @@ def test_retention_settings_are_unset_by_default_and_parsed_when_given():
 def test_a_bad_run_ttl_is_refused_naming_the_variable(raw):
     with pytest.raises(ValueError, match="DRIFT_RUN_TTL_SECONDS"):
         load({"DRIFT_RUN_TTL_SECONDS": raw})
+
+
+def test_status_writes_at_once_defaults_and_must_be_a_whole_number_above_zero():
+    assert load({}).status_writes_at_once == 8
+    assert load({"DRIFT_STATUS_WRITES_AT_ONCE": "32"}).status_writes_at_once == 32
+    for raw in ("0", "-2", "many", "1.5"):
+        with pytest.raises(ValueError, match="DRIFT_STATUS_WRITES_AT_ONCE"):
+            load({"DRIFT_STATUS_WRITES_AT_ONCE": raw})
