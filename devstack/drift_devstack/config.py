@@ -95,6 +95,7 @@ PORT_VARIABLES = {
     "temporal-history": "DRIFT_STACK_TEMPORAL_HISTORY_PORT",
     "temporal-matching": "DRIFT_STACK_TEMPORAL_MATCHING_PORT",
     "temporal-worker": "DRIFT_STACK_TEMPORAL_WORKER_PORT",
+    "temporal-metrics": "DRIFT_STACK_TEMPORAL_METRICS_PORT",
     "temporal-frontend-membership": "DRIFT_STACK_TEMPORAL_FRONTEND_MEMBERSHIP_PORT",
     "temporal-history-membership": "DRIFT_STACK_TEMPORAL_HISTORY_MEMBERSHIP_PORT",
     "temporal-matching-membership": "DRIFT_STACK_TEMPORAL_MATCHING_MEMBERSHIP_PORT",

@@ -23,6 +23,7 @@ SERVICE_PORTS = {
         "temporal-history",
         "temporal-matching",
         "temporal-worker",
+        "temporal-metrics",
         "temporal-frontend-membership",
         "temporal-history-membership",
         "temporal-matching-membership",

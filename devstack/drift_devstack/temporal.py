@@ -116,7 +116,12 @@ def server_config(ports: dict[str, int], dynamic_config: Path) -> dict[str, obje
             "numHistoryShards": HISTORY_SHARDS,
             "datastores": {"default": store("temporal"), "visibility": store("temporal_visibility")},
         },
-        "global": {"membership": {"maxJoinDuration": "30s", "broadcastAddress": "127.0.0.1"}},
+        "global": {
+            "membership": {"maxJoinDuration": "30s", "broadcastAddress": "127.0.0.1"},
+            "metrics": {
+                "prometheus": {"listenAddress": f"127.0.0.1:{ports['temporal-metrics']}", "timerType": "histogram"}
+            },
+        },
         "services": {
             "frontend": service("frontend", ports["temporal"]),
             "history": service("history", ports["temporal-history"]),
