@@ -79,10 +79,8 @@ def _optional(env: Mapping[str, str], name: str, kind: type[N]) -> N | None:
 
 
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:
-    """A whole number above zero from `name`, `default` when unset or empty."""
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) == 0:
-        raise ValueError(f"{name}={raw!r} must be a whole number above 0")
-    return int(raw)
+    """A whole number above zero from `name` (read as `_optional` reads it), `default` when unset or empty."""
+    value = _optional(env, name, int)
+    if value == 0:
+        raise ValueError(f"{name}=0 must be above 0")
+    return default if value is None else value
