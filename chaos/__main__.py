@@ -17,7 +17,16 @@ from .counter import CountingServer
 from .report import publish, table
 from .scenario import run_fault
 
-FAULTS = ("drift-worker", "drift-operator", "redis", "hbase-thrift", "hbase-master", "temporal", "kube-apiserver")
+FAULTS = (
+    "drift-worker",
+    "drift-operator",
+    "redis",
+    "hbase-thrift",
+    "hbase-master",
+    "temporal",
+    "postgres",
+    "kube-apiserver",
+)
 """Stack services, killed in this order."""
 
 
