@@ -167,8 +167,8 @@ def _offsets(times: dict[str, float], names: list[str]) -> list[float]:
 
 
 def back_to_back_then_resume(api: client.CustomObjectsApi, runs: PhaseWatch, namespace: str) -> list[Result]:
-    """Goals 2 and 3: 200 runs created back to back -> Waiting; then each resumed -> Succeeded; beside the same
-    written by hand on Temporal (`hand_written`)."""
+    """Goals 2 and 3: 200 runs created back to back -> Waiting; then each resumed -> Succeeded, the first PACED one
+    every PACE_SECONDS, the rest back to back; beside the same written by hand on Temporal (`hand_written`)."""
     names = [f"b2b-{i}" for i in range(BACK_TO_BACK)]
     created = {name: _create(api, namespace, name, "waiter") for name in names}
     runs.wait(names, "Waiting", 300)
