@@ -18,6 +18,17 @@ KEPT_METADATA = ("namespace", "name", "uid", "generation")
 (an adopted execution, a Workflow's trigger) but not the others (kubectl's last-applied copy of the run)."""
 
 
+@dataclass(frozen=True)
+class EndAhead:
+    """A pending final snapshot's end, found before its write waited for a slot of the status queue."""
+
+    snapshot: RunSnapshot
+    confirmed: dict[str, Any]
+    """Temporal's close of the run, as Observed fields ({} if Temporal did not confirm it)."""
+    marked: bool
+    """Whether the end was recorded beside the run's context."""
+
+
 @dataclass(eq=False)
 class RunState:
     """What the operator holds about one unfinished run."""
@@ -47,9 +58,7 @@ class RunState:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when a snapshot arrives (ends a hold)."""
     flusher: asyncio.Task[None] | None = None
-    end_ahead: tuple[RunSnapshot, dict[str, Any], bool] | None = None
-    """A pending final snapshot, Temporal's close of the run and whether the end was marked beside its context:
-    found before the snapshot's write waited for a slot of the status queue."""
+    end_ahead: EndAhead | None = None
     last_write: float = 0.0
     snapshot_epoch: int = -1
     """The subscription epoch of the snapshot applied last (-1: none from a live subscription)."""

@@ -40,7 +40,7 @@ from drift.models.run import FINAL_PHASES
 from drift.run_contract import RunEvent, RunSnapshot
 from drift.storage.hbase import HBaseStore
 
-from .run_registry import RunRegistry, RunState, plain
+from .run_registry import EndAhead, RunRegistry, RunState, plain
 from .run_status import Observed, changes, run_status
 from .status_queue import STATUS_WRITES_AT_ONCE, StatusQueue
 
@@ -120,8 +120,8 @@ class StatusWriter:
         if `_confirm_ahead` did it for this snapshot."""
         snapshot = state.observed.snapshot
         ahead, state.end_ahead = state.end_ahead, None
-        if ahead is not None and ahead[0] is snapshot:
-            confirmed, marked = ahead[1], ahead[2]
+        if ahead is not None and ahead.snapshot is snapshot:
+            confirmed, marked = ahead.confirmed, ahead.marked
         else:
             confirmed, marked = await self._close_and_mark(state.workflow_id, snapshot)
         state.observed = dataclasses.replace(state.observed, **confirmed)
@@ -134,7 +134,7 @@ class StatusWriter:
         if snapshot is None or not _end_unconfirmed(dataclasses.replace(state.observed, snapshot=snapshot)):
             return
         try:
-            state.end_ahead = (snapshot, *await self._close_and_mark(state.workflow_id, snapshot))
+            state.end_ahead = EndAhead(snapshot, *await self._close_and_mark(state.workflow_id, snapshot))
         except (BackendUnavailable, OSError) as exc:
             log.warning("end of %s not marked ahead of its write (%s)", state.workflow_id, exc)
 
