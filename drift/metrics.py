@@ -47,6 +47,11 @@ STATUS_WRITES_WAITING = Gauge(
     "drift_operator_status_writes_waiting", "Runs whose status write waits for a slot (the status queue's length)."
 )
 RUNS = Gauge("drift_operator_runs", "WorkflowRuns known to the operator, by phase.", ["phase"])
+RUNS_CATCHING_UP = Gauge(
+    "drift_operator_runs_catching_up",
+    "Runs whose state is still to be re-read from Temporal: found started at the operator's start, or held while "
+    "its run-event subscription was down.",
+)
 RUN_EVENTS = Counter(
     "drift_operator_run_events_total",
     "Run snapshots from the Redis channel, by outcome (applied, coalesced, stale, unknown, invalid).",

@@ -22,7 +22,7 @@ from drift.observability import drift_backends, serve
 from drift.run_contract import run_events_channel
 from drift.run_events import RunEvents
 from drift.storage.hbase import HBaseStore
-from drift.temporal_client import connect
+from drift.temporal_client import BUILD_ID, connect
 
 from . import (
     definition_handlers,
@@ -47,6 +47,10 @@ HANDLERS = (definition_handlers, run_handlers, schedule_handlers, trigger_handle
 """Imported for their kopf decorators."""
 
 
+LIST_CHUNK = 500
+"""Objects per page of kopf's initial listings (server-side paging): one page in memory at a time."""
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     """kopf's bookkeeping in annotations, not status; Events only from our own handlers and warnings.
@@ -68,6 +72,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = "drift.dev/finalizer"
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
+    settings.watching.chunk_size = LIST_CHUNK
     logging.getLogger("kopf.objects").addFilter(_without_run_event_successes)
 
 
@@ -96,6 +101,7 @@ async def run() -> None:
     fires = Worker(
         temporal,
         task_queue=schedules.task_queue(config.temporal),
+        build_id=BUILD_ID,
         workflows=[ScheduleFire],
         activities=ScheduleActivities(kube).all(),
     )

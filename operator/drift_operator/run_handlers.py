@@ -35,7 +35,7 @@ from drift.run_contract import run_workflow_id
 
 from .clients import Services
 from .definition_handlers import TRIGGER_ANNOTATION
-from .run_catchup import observe_soon
+from .run_catchup import observe_soon, stop_observing
 from .run_orphans import OrphanSweep, retire
 from .run_reconcile import attempt
 from .run_resync import Resync
@@ -123,6 +123,16 @@ async def start_loops(memo: Services, stalled_workflows: kopf.Index, **_: Any) -
             asyncio.create_task(OrphanSweep(memo).run(), name="orphan sweep"),
         )
     )
+
+
+@kopf.on.cleanup()
+async def stop_loops(memo: Services, **_: Any) -> None:
+    """Stop the loops and the runs' background re-reads: when it stops, kopf waits up to 5 s for every task
+    started while it ran, which made each restart (and upgrade) of the operator 5 s longer. Status writes and
+    Events in flight are left to finish."""
+    for task in memo.background:
+        task.cancel()
+    await asyncio.gather(*memo.background, stop_observing(), return_exceptions=True)
 
 
 def _ttl_seconds(spec: Mapping[str, Any], services: Services) -> int | None:

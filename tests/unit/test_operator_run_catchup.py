@@ -10,6 +10,7 @@ import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
 from drift import run_observation
+from drift.metrics import RUNS_CATCHING_UP
 from drift.run_contract import RunSnapshot
 from drift.run_events import RunEvents
 from drift_operator import run_catchup
@@ -43,6 +44,49 @@ async def test_every_run_is_refreshed_at_most_concurrency_at_once_and_a_failure_
     await catch_up.request()
     assert sorted(refreshed) == sorted(f"r{i}" for i in range(20) if i != 3)
     assert peak == 4
+
+
+async def test_the_runs_catching_up_gauge_counts_the_runs_not_yet_re_read_failed_ones_included(monkeypatch):
+    release, two_in, seen = asyncio.Event(), asyncio.Event(), []
+
+    async def refresh(state, services):
+        seen.append(state.name)
+        if len(seen) == 2:
+            two_in.set()
+        await release.wait()
+        if state.name == "r1":
+            raise RPCError("unavailable", RPCStatusCode.UNAVAILABLE, b"")
+
+    monkeypatch.setattr(run_catchup, "refresh", refresh)
+    before = RUNS_CATCHING_UP._value.get()
+    passing = CatchUp(SimpleNamespace(runs=registry(5)), concurrency=2).request()
+    await two_in.wait()
+    assert RUNS_CATCHING_UP._value.get() - before == 5  # two being re-read, three waiting for their turn
+    release.set()
+    await passing
+    assert RUNS_CATCHING_UP._value.get() == before
+
+
+async def test_stop_observing_cancels_the_first_sights_and_the_catch_up_pass_under_way(monkeypatch):
+    started, finished = asyncio.Event(), []
+
+    async def refresh(state, services):
+        started.set()
+        await asyncio.sleep(60)
+        finished.append(state.name)
+
+    monkeypatch.setattr(run_catchup, "refresh", refresh)
+    before = RUNS_CATCHING_UP._value.get()
+    runs = registry(3)
+    services = SimpleNamespace(runs=runs, first_sight=asyncio.Semaphore(1))
+    for state in runs.states():
+        run_catchup.observe_soon(state, services)
+    passing = CatchUp(services).request()
+    await started.wait()
+    await asyncio.wait_for(run_catchup.stop_observing(), 1)
+    assert passing.cancelled()
+    assert not finished
+    assert RUNS_CATCHING_UP._value.get() == before
 
 
 @pytest.mark.parametrize("requests_during_pass", [1, 3])

@@ -20,7 +20,7 @@ from drift.observability import drift_backends, metrics_port, serve
 from drift.run_contract import run_events_channel
 from drift.settings import cache_settings, hbase_settings, redis_url, temporal_settings
 from drift.storage.hbase import HBaseStore
-from drift.temporal_client import connect
+from drift.temporal_client import BUILD_ID, connect
 
 from .activities import DriftActivities
 from .context_values import ContextLimits
@@ -74,6 +74,7 @@ def new_worker(
         temporal,
         task_queue=task_queue,
         workflows=[DriftRunWorkflow, MapBatchWorkflow],
+        build_id=BUILD_ID,
         activities=[
             activities.load_graph,
             activities.http_request,
