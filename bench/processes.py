@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from drift_devstack.config import load_config
+from drift_devstack.ports import allocate
 from drift_devstack.process import ProcessManager
 
 
@@ -19,6 +20,11 @@ def stack_pids(*names: str) -> dict[str, int]:
     if missing:
         raise RuntimeError(f"{', '.join(missing)} not running in this stack (make bench, chaos and soak start them)")
     return {name: pid for name, pid in pids.items() if pid is not None}
+
+
+def stack_port(name: str) -> int:
+    """The loopback port of the running stack's `name` (e.g. "drift-operator-metrics")."""
+    return allocate(load_config())[name]
 
 
 def rss_mib(pid: int | str = "self") -> float:

@@ -22,7 +22,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kubernetes import client, watch
@@ -174,8 +174,8 @@ def back_to_back_then_resume(api: client.CustomObjectsApi, runs: PhaseWatch, nam
     runs.wait(names, "Waiting", 300)
     to_waiting = [(runs.seen[name, "Waiting"] - created[name]) * 1000 for name in names]
     started_rate = BACK_TO_BACK / (max(runs.seen[name, "Waiting"] for name in names) - created[names[0]])
-    resumed = _timed(names[:PACED], lambda name: _resume(api, namespace, name), pause=PACE_SECONDS)
-    resumed |= _timed(names[PACED:], lambda name: _resume(api, namespace, name))
+    resumed = resume_each(api, namespace, names[:PACED], pause=PACE_SECONDS)
+    resumed |= resume_each(api, namespace, names[PACED:])
     runs.wait(names, "Succeeded", 300)
     to_done = [(runs.seen[name, "Succeeded"] - resumed[name]) * 1000 for name in names]
     hand = hand_written(BACK_TO_BACK, _offsets(created, names), _offsets(resumed, names))
@@ -191,17 +191,14 @@ def back_to_back_then_resume(api: client.CustomObjectsApi, runs: PhaseWatch, nam
     ]  # fmt: skip
 
 
-def _resume(api: client.CustomObjectsApi, namespace: str, name: str) -> None:
+def resume_each(api: client.CustomObjectsApi, namespace: str, names: list[str], pause: float = 0.0) -> dict[str, float]:
+    """Answer the `ask` node of each run in turn (a `spec.resume` patch), `pause` seconds after each: the monotonic
+    time just before each patch."""
     patch = {"spec": {"resume": [{"node": "ask", "input": {}}]}}
-    api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, patch)
-
-
-def _timed(names: list[str], call: Callable[[str], None], pause: float = 0.0) -> dict[str, float]:
-    """`call` each name in turn, `pause` seconds after each call: the monotonic time just before each call."""
     times = {}
     for name in names:
         times[name] = time.monotonic()
-        call(name)
+        api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, patch)
         time.sleep(pause)
     return times
 

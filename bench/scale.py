@@ -10,24 +10,40 @@ SCALE_RUNS (10,000) runs waiting for input and as many finished ones.
   run took from creation to `Waiting` is the start curve.
 - With all of them in place: the operator's CPU over 60 s and its RSS; `kubectl get wfr -A --chunk-size=500`
   against the API server's own paged JSON list of the same objects (`kubectl get --raw`); and the status lag of
-  goal 3: 50 waiting runs resumed one after another, resume -> `Succeeded` seen, p95, against a hand-written
-  signal -> result with as many in flight (`run_path.hand_written`).
+  goal 3: 50 waiting runs resumed one every 0.25 s (as `run_path` paces them), resume -> `Succeeded` seen,
+  p50/p95, against hand-written signals -> results on the same schedule (`run_path.hand_written`).
+- Then the operator restarted with all of them in place: from its stop to its /healthz answering (baseline: the
+  same restart with no runs, measured first); 50 more waiting runs resumed at the same pace from the moment it
+  answers (baseline as above); and from that moment until it knows every run and has compared each started one
+  with Temporal (`drift_operator_runs` and `drift_operator_runs_catching_up`; baseline: the same comparison of
+  every waiting run, a describe and a `snapshot` query eight at a time, made by hand from the bench); and its
+  RSS once caught up (baseline: before the restart; kopf lists the runs in pages of 500).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import threading
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from kubernetes import client, config
+from prometheus_client.parser import text_string_to_metric_families
+
+from drift import run_observation
+from drift.run_contract import run_workflow_id
+from drift.settings import temporal_settings
+from drift.temporal_client import connect
+from drift_operator.clients import FIRST_SIGHT_OBSERVES
 
 from .kube_objects import GROUP, VERSION, kubectl, resource, workflow
 from .operator_status import apply_list, new_namespace, usage, wait_until
-from .processes import stack, stack_pids
+from .processes import rss_mib, stack, stack_pids, stack_port
 from .report import Result, percentile
-from .run_path import PLURAL, PhaseWatch, hand_written
+from .run_path import PACE_SECONDS, PLURAL, PhaseWatch, hand_written, resume_each
 
 RUNS = int(os.environ.get("SCALE_RUNS", "10000"))
 BATCH = 500
@@ -96,16 +112,82 @@ def list_times() -> tuple[float, float]:
             return table, time.monotonic() - began
 
 
-def resume_lag(api: client.CustomObjectsApi, runs: PhaseWatch, namespace: str) -> list[float]:
-    """Resume RESUMED waiting runs one after another: resume -> Succeeded seen, ms."""
-    names = [f"wait-{i}" for i in range(RESUMED)]
-    resumed = {}
-    for name in names:
-        resumed[name] = time.monotonic()
-        api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name,
-                                           {"spec": {"resume": [{"node": "ask", "input": {}}]}})  # fmt: skip
+def resume_lag(
+    api: client.CustomObjectsApi, runs: PhaseWatch, namespace: str, names: list[str]
+) -> tuple[list[float], list[float]]:
+    """Resume `names` (waiting runs) one every PACE_SECONDS: (resume -> Succeeded seen, ms; hand-written signal ->
+    result on the same schedule, ms)."""
+    resumed = resume_each(api, namespace, names, pause=PACE_SECONDS)
     runs.wait(names, "Succeeded", 300)
-    return [(runs.seen[name, "Succeeded"] - resumed[name]) * 1000 for name in names]
+    lag = [(runs.seen[name, "Succeeded"] - resumed[name]) * 1000 for name in names]
+    hand = hand_written(len(names), answer_offsets=[resumed[name] - resumed[names[0]] for name in names])
+    return lag, hand.answer_to_done_ms
+
+
+def _operator_metric(name: str) -> float:
+    """The sum of the samples of metric `name` on the stack's operator's /metrics."""
+    port = stack_port("drift-operator-metrics")
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    return sum(sample.value for family in text_string_to_metric_families(text) if family.name == name
+               for sample in family.samples)  # fmt: skip
+
+
+def _all_runs() -> int:
+    """How many WorkflowRuns the API server holds, in every namespace."""
+    page = json.loads(kubectl("get", "--raw", f"/apis/{GROUP}/{VERSION}/{PLURAL}?limit=1"))
+    return len(page["items"]) + int(page["metadata"].get("remainingItemCount") or 0)
+
+
+def restart_operator() -> float:
+    """Stop and start the stack's operator: seconds from the stop until its /healthz answers."""
+    began = time.monotonic()
+    stack("down", "drift-operator")
+    stack("up", "drift-operator")
+    return time.monotonic() - began
+
+
+class CaughtUp(threading.Thread):
+    """Waits, in the background, until the restarted operator knows all `expected` runs and has compared every
+    started one with Temporal; `seconds` counts from the thread's start."""
+
+    def __init__(self, expected: int) -> None:
+        super().__init__(daemon=True)
+        self.expected, self.seconds = expected, float("nan")
+
+    def run(self) -> None:
+        began = time.monotonic()
+        wait_until(self._caught_up, 3600, "the operator caught up")
+        self.seconds = time.monotonic() - began
+
+    def _caught_up(self) -> bool:
+        known = _operator_metric("drift_operator_runs")
+        return known >= self.expected and _operator_metric("drift_operator_runs_catching_up") == 0
+
+
+def compared_by_hand(api: client.CustomObjectsApi, namespace: str, prefix: str) -> float:
+    """Seconds for the bench itself to compare the namespace's runs named `prefix`* with Temporal as a restarted
+    operator does (a describe and a `snapshot` query each), FIRST_SIGHT_OBSERVES at once."""
+    ids, token = [], None
+    while True:
+        page = api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, limit=500, _continue=token)
+        ids += [run_workflow_id(r["metadata"]) for r in page["items"] if r["metadata"]["name"].startswith(prefix)]
+        if not (token := page["metadata"].get("continue")):
+            break
+
+    async def compare() -> float:
+        temporal = await connect(temporal_settings(os.environ))
+        gate = asyncio.Semaphore(FIRST_SIGHT_OBSERVES)
+
+        async def one(workflow_id: str) -> None:
+            async with gate:
+                await run_observation.observe(temporal, workflow_id, query=True)
+
+        began = time.monotonic()
+        await asyncio.gather(*(one(i) for i in ids))
+        return time.monotonic() - began
+
+    return asyncio.run(compare())
 
 
 def run() -> list[Result]:
@@ -113,6 +195,7 @@ def run() -> list[Result]:
     config.load_kube_config()
     api = client.CustomObjectsApi()
     idle_cpu, idle_rss = usage(_operator_pid(), 30)
+    idle_restart = restart_operator()
     namespace = new_namespace()
     apply_list([workflow("asker", namespace, ASK)])
     kubectl("wait", "--for=condition=Ready", "-n", namespace, "--timeout=60s", "workflow/asker")
@@ -123,11 +206,20 @@ def run() -> list[Result]:
         time.sleep(30)
         cpu, rss = usage(_operator_pid(), 60)
         table, raw = list_times()
-        lag = resume_lag(api, runs, namespace)
+        lag, hand = resume_lag(api, runs, namespace, [f"wait-{i}" for i in range(RESUMED)])
+        expected = _all_runs()
+        restart = restart_operator()
+        caught_up = CaughtUp(expected)
+        caught_up.start()
+        lag_after, hand_after = resume_lag(api, runs, namespace, [f"wait-{i}" for i in range(RESUMED, 2 * RESUMED)])
+        caught_up.join()
+        rss_after = rss_mib(_operator_pid())
     finally:
         runs.stop()
-    hand, at_once = hand_written(RESUMED), hand_written(200)
+    by_hand = compared_by_hand(api, namespace, "wait-")
+    at_once = hand_written(200)
     label = f"{RUNS // 1000}k_waiting_{RUNS // 1000}k_finished"
+    same = "hand-written, same schedule: signal -> result"
     return [
         *(Result(f"scale_run_{n}_create_to_waiting", ms, "ms", "hand-written, 200 started at once: start -> wait p95",
                  percentile(at_once.to_waiting_ms, 95)) for n, ms in zip(CURVE, curve, strict=True)),
@@ -136,6 +228,12 @@ def run() -> list[Result]:
         Result(f"operator_rss_{label}", rss, "MiB", "operator with no runs", idle_rss),
         Result(f"operator_cpu_{label}", cpu, "% core", "operator with no runs", idle_cpu),
         Result(f"kubectl_get_wfr_{label}", table * 1000, "ms", "paged JSON list of the same (get --raw)", raw * 1000),
-        Result(f"resume_to_succeeded_{label}_p95", percentile(lag, 95), "ms",
-               f"hand-written signal -> result, {RESUMED} at once, p95", percentile(hand.answer_to_done_ms, 95)),
+        *(Result(f"resume_to_succeeded_{label}_p{q}", percentile(lag, q), "ms", f"{same} p{q}", percentile(hand, q))
+          for q in (50, 95)),
+        Result(f"operator_restart_{label}", restart * 1000, "ms", "the same restart with no runs", idle_restart * 1000),
+        Result(f"operator_rss_after_restart_{label}", rss_after, "MiB", "the same operator before its restart", rss),
+        Result(f"operator_caught_up_after_restart_{label}", caught_up.seconds, "s",
+               f"the same comparisons made by hand, {FIRST_SIGHT_OBSERVES} at once", by_hand),
+        *(Result(f"resume_to_succeeded_after_restart_{label}_p{q}", percentile(lag_after, q), "ms", f"{same} p{q}",
+                 percentile(hand_after, q)) for q in (50, 95)),
     ]  # fmt: skip
