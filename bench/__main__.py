@@ -20,7 +20,7 @@ BENCHMARKS = {
     "event_delivery": event_delivery.run,
 }
 OPT_IN = {"scale": scale.run}
-"""Run only when named: `scale` takes most of an hour."""
+"""Run only when named: `scale` takes about half an hour."""
 
 
 def main(names: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""Issue 13's goal 5, opt-in (`make bench BENCH=scale`, most of an hour): the stack's operator holding
+"""Issue 13's goal 5, opt-in (`make bench BENCH=scale`, about half an hour): the stack's operator holding
 SCALE_RUNS (10,000) runs waiting for input and as many finished ones.
 
 - The operator with no runs is measured first (CPU over 30 s, RSS): the baseline of its rows.
