@@ -9,10 +9,11 @@ hundreds of runs' writes can be in flight at once. The credentials come from the
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import ssl
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,6 +83,12 @@ class Kube:
             headers["Content-Type"] = content_type
         return headers
 
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None:  # created on the running loop
+            connector = aiohttp.TCPConnector(limit=self._connections, ssl=self._ssl)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30))
+        return self._session
+
     async def _request(
         self, method: str, path: str, body: Any = None, content_type: str | None = None
     ) -> dict[str, Any] | None:
@@ -89,12 +96,10 @@ class Kube:
 
         429 and 503 (the API server starting or shedding load) are retried after its Retry-After, a few times.
         """
-        if self._session is None:  # created on the running loop
-            connector = aiohttp.TCPConnector(limit=self._connections, ssl=self._ssl)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30))
+        session = self._open()
         attempt = 1
         while True:
-            async with self._session.request(
+            async with session.request(
                 method, f"{self._host}{path}", json=body, headers=self._headers(content_type)
             ) as response:
                 if response.status not in (429, 503) or attempt == RETRIES:
@@ -135,6 +140,31 @@ class Kube:
         """Every object of `plural`, in `namespace` or (None) the whole cluster."""
         listed = await self._request("GET", self._path(plural, namespace)) or {}
         return list(listed.get("items", ()))
+
+    async def page(self, plural: str, namespace: str | None, limit: int, token: str = "") -> dict[str, Any]:
+        """One page of the objects of `plural` (server-side paging: `limit` objects, from the list `token`
+        of the page before): its `items` and `metadata` (`resourceVersion`, `continue`: "" on the last)."""
+        query = f"?limit={limit}" + (f"&continue={token}" if token else "")
+        return await self._request("GET", self._path(plural, namespace) + query) or {}
+
+    async def watch(
+        self, plural: str, namespace: str | None, resource_version: str, seconds: int
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The watch events (`type`, `object`) of `plural` after `resource_version`, with bookmarks, until the
+        API server ends the watch (after `seconds`); KubeError if it refuses it."""
+        query = f"?watch=1&allowWatchBookmarks=true&resourceVersion={resource_version}&timeoutSeconds={seconds}"
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=seconds + 30)
+        async with self._open().get(
+            f"{self._host}{self._path(plural, namespace)}{query}", headers=self._headers(None), timeout=timeout
+        ) as response:
+            if response.status >= 400:
+                raise KubeError(response.status, (await response.text())[:500])
+            pending = b""  # an object may be longer than aiohttp's line limit: split the stream here
+            async for chunk in response.content.iter_any():
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)
 
     async def secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         """A Secret, or None if there is none."""

@@ -13,6 +13,9 @@ from drift.settings import BackendSettings, backend_settings
 from .status_queue import STATUS_WRITES_AT_ONCE
 
 N = TypeVar("N", int, float)
+FINALIZER = "drift.dev/finalizer"
+"""kopf's finalizer on the kinds with delete handlers (WorkflowSchedules); WorkflowRuns of earlier operators
+carry it too, and the run handler releases it."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""kopf handlers of WorkflowRun: one watch-event handler (reconcile, expire, terminate on delete) and the loops.
+"""The WorkflowRun event handler (reconcile, expire, terminate on delete), fed by the operator's own watch of
+WorkflowRuns (run_watch, not kopf's), and the loops.
 
 The handler reconciles (run_reconcile: start the execution once, deliver resume entries and cancels, write the
 status once) at a run's first sight and when its spec or its Workflow's trigger changed; a run found started
@@ -28,6 +29,7 @@ from temporalio.service import RPCError
 
 from drift.conditions import STALLED, parse_timestamp
 from drift.errors import BackendUnavailable
+from drift.kube_client import KubeError
 from drift.metrics import RUNS
 from drift.models.resources import GROUP, VERSION, WORKFLOW, WORKFLOW_RUN
 from drift.models.run import FINAL_PHASES
@@ -35,10 +37,12 @@ from drift.run_contract import run_workflow_id
 
 from .clients import Services
 from .definition_handlers import TRIGGER_ANNOTATION
+from .operator_settings import FINALIZER
 from .run_catchup import observe_soon, stop_observing
 from .run_orphans import OrphanSweep, retire
 from .run_reconcile import attempt
 from .run_resync import Resync
+from .run_watch import RunWatch
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +62,10 @@ def export_run_gauge(memo: Services, **_: Any) -> None:
         RUNS.labels(phase).set_function(lambda phase=phase: memo.index.phase_counts[phase])
 
 
-@kopf.on.event(GROUP, VERSION, WORKFLOW_RUN.plural)
-async def run_event(type: str | None, body: kopf.Body, memo: Services, stalled_workflows: kopf.Index, **_: Any) -> None:
-    """Every watch event of a WorkflowRun (kopf's first listing: type None). Reconciles a run at first sight
+async def run_event(
+    type: str | None, body: Mapping[str, Any], memo: Services, stalled_workflows: kopf.Index, **_: Any
+) -> None:
+    """Every watch event of a WorkflowRun (`run_watch`; while listing: type None). Reconciles a run at first sight
     and when its spec (`generation`) or its Workflow's trigger annotation changed; the operator's own status
     writes change neither, and are not reconciled. A finished run is scheduled for deletion by its TTL; a
     deleted one has its execution terminated."""
@@ -76,8 +81,11 @@ async def run_event(type: str | None, body: kopf.Body, memo: Services, stalled_w
         _expire_later(meta, body["spec"], status, memo)
         return
     state = memo.runs.get(key)
-    if meta.get("deletionTimestamp") or (state is None and memo.runs.finished(key)):
-        return  # going away; or an event older than the end this operator wrote
+    if meta.get("deletionTimestamp"):
+        await _release(meta, memo)  # going away: its DELETED event terminates the execution
+        return
+    if state is None and memo.runs.finished(key):
+        return  # an event older than the end this operator wrote
     if state is not None and not changed(state.metadata, meta):
         return
     gate: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext()
@@ -114,10 +122,16 @@ def changed(seen: Mapping[str, Any], meta: Mapping[str, Any]) -> bool:
 
 @kopf.on.startup()
 async def start_loops(memo: Services, stalled_workflows: kopf.Index, **_: Any) -> None:
-    """The loops over all runs: the resync (the slow safety net of every unfinished run, rate-limited), the
-    TTL deletions of finished runs, the sweep for executions of deleted runs."""
+    """The watch of WorkflowRuns and the loops over all runs: the resync (the slow safety net of every unfinished
+    run, rate-limited), the TTL deletions of finished runs, the sweep for executions of deleted runs."""
+
+    async def handle(kind: str | None, body: dict[str, Any]) -> None:
+        await run_event(kind, body, memo, stalled_workflows)
+
+    runs = RunWatch(memo.kube, WORKFLOW_RUN.plural, memo.settings.watch_namespace, handle)
     memo.background.extend(
         (
+            asyncio.create_task(runs.run(), name="run watch"),
             asyncio.create_task(Resync(memo, stalled_workflows).run(), name="run resync"),
             asyncio.create_task(memo.expiry.run(), name="run expiry"),
             asyncio.create_task(OrphanSweep(memo).run(), name="orphan sweep"),
@@ -148,6 +162,20 @@ def _expire_later(meta: Mapping[str, Any], spec: Mapping[str, Any], status: Mapp
     finished = parse_timestamp(status.get("finishedAt")) or parse_timestamp(meta["creationTimestamp"])
     at = (finished.timestamp() if finished else time.time()) + ttl
     memo.expiry.schedule(meta["namespace"], meta["name"], meta["uid"], at)
+
+
+async def _release(meta: Mapping[str, Any], memo: Services) -> None:
+    """Remove the finalizer an earlier operator (kopf's handlers) put on the run, so its delete completes; the
+    precondition on the run's version keeps a finalizer added meanwhile (a conflict: the next event retries)."""
+    finalizers = meta.get("finalizers") or []
+    if FINALIZER not in finalizers:
+        return
+    remaining = [finalizer for finalizer in finalizers if finalizer != FINALIZER]
+    patch = {"metadata": {"finalizers": remaining, "resourceVersion": meta["resourceVersion"]}}
+    try:
+        await memo.kube.patch(WORKFLOW_RUN.plural, meta["namespace"], meta["name"], patch)
+    except KubeError as exc:
+        log.info("finalizer of %s/%s not released yet: %s", meta["namespace"], meta["name"], exc)
 
 
 async def _deleted(key: str, meta: Mapping[str, Any], status: Mapping[str, Any], memo: Services) -> None:

@@ -4,14 +4,12 @@ reconcile and Temporal; the handler's decisions are what is under test)."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from types import SimpleNamespace
 
-import kopf
 import pytest
 
-from drift_operator import main, operator_settings, run_handlers
+from drift_operator import operator_settings, run_handlers
 from drift_operator.run_expiry import RunExpiry
 from drift_operator.run_handlers import acted_on, changed, run_event
 from drift_operator.run_index import RunIndex
@@ -177,16 +175,22 @@ def test_only_a_workflow_runs_own_execution_can_be_an_orphan(workflow_id, watche
     assert run_of(workflow_id, watched) == expected
 
 
-def test_kopf_logs_the_run_event_handlers_failures_not_its_successes(caplog):
-    main.configure(kopf.OperatorSettings())
-    objects = logging.getLogger("kopf.objects")
-    with caplog.at_level(logging.INFO, logger="kopf.objects"):
-        objects.info("Handler 'run_event' succeeded.")
-        objects.info("Handler 'reconcile_workflow' succeeded.")
-        objects.error("Handler 'run_event' failed with an exception. Will ignore.")
-    assert [r.getMessage() for r in caplog.records] == [
-        "Handler 'reconcile_workflow' succeeded.",
-        "Handler 'run_event' failed with an exception. Will ignore.",
+async def test_a_deleted_run_has_an_earlier_operators_finalizer_released_and_no_other(operator):
+    memo, _ = operator
+    patches = []
+
+    async def patch(plural, namespace, name, body):
+        patches.append((plural, namespace, name, body))
+
+    memo.kube = SimpleNamespace(patch=patch)
+    deleting = run()
+    deleting["metadata"] |= {"deletionTimestamp": "2026-11-27T10:00:00Z", "resourceVersion": "7",
+                             "finalizers": ["example.com/keep", operator_settings.FINALIZER]}  # fmt: skip
+    await run_event("MODIFIED", deleting, memo, None)
+    deleting["metadata"]["finalizers"] = ["example.com/keep"]
+    await run_event("MODIFIED", deleting, memo, None)
+    assert patches == [
+        ("workflowruns", "ns", "r", {"metadata": {"finalizers": ["example.com/keep"], "resourceVersion": "7"}})
     ]
 
 
