@@ -76,16 +76,15 @@ async def run_event(
         await _deleted(key, meta, status, memo)
         return
     memo.index.update(body)
+    if meta.get("deletionTimestamp"):
+        await _release(meta, memo)  # going away (its DELETED event ends it), finished or not
     if status.get("phase") in FINAL_PHASES:
         memo.runs.forget_finished(key)  # the events after this one are newer than the end written
         _expire_later(meta, body["spec"], status, memo)
         return
     state = memo.runs.get(key)
-    if meta.get("deletionTimestamp"):
-        await _release(meta, memo)  # going away: its DELETED event terminates the execution
-        return
-    if state is None and memo.runs.finished(key):
-        return  # an event older than the end this operator wrote
+    if meta.get("deletionTimestamp") or (state is None and memo.runs.finished(key)):
+        return  # going away; or an event older than the end this operator wrote
     if state is not None and not changed(state.metadata, meta):
         return
     gate: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext()

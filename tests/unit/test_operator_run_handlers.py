@@ -175,7 +175,8 @@ def test_only_a_workflow_runs_own_execution_can_be_an_orphan(workflow_id, watche
     assert run_of(workflow_id, watched) == expected
 
 
-async def test_a_deleted_run_has_an_earlier_operators_finalizer_released_and_no_other(operator):
+@pytest.mark.parametrize("status", [{}, {"phase": "Succeeded", "finishedAt": "2026-11-27T09:00:00Z"}])
+async def test_a_deleted_run_has_an_earlier_operators_finalizer_released_and_no_other(operator, status):
     memo, _ = operator
     patches = []
 
@@ -183,7 +184,7 @@ async def test_a_deleted_run_has_an_earlier_operators_finalizer_released_and_no_
         patches.append((plural, namespace, name, body))
 
     memo.kube = SimpleNamespace(patch=patch)
-    deleting = run()
+    deleting = run(status=status)
     deleting["metadata"] |= {"deletionTimestamp": "2026-11-27T10:00:00Z", "resourceVersion": "7",
                              "finalizers": ["example.com/keep", operator_settings.FINALIZER]}  # fmt: skip
     await run_event("MODIFIED", deleting, memo, None)
