@@ -124,13 +124,13 @@ def resume_lag(
     return lag, hand.answer_to_done_ms
 
 
-def _operator_metric(name: str) -> float:
-    """The sum of the samples of metric `name` on the stack's operator's /metrics."""
+def _operator_metrics() -> dict[str, float]:
+    """Each metric on the stack's operator's /metrics, the sum of its samples, by name."""
     port = stack_port("drift-operator-metrics")
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
         text = answer.read().decode()
-    return sum(sample.value for family in text_string_to_metric_families(text) if family.name == name
-               for sample in family.samples)  # fmt: skip
+    return {family.name: sum(sample.value for sample in family.samples)
+            for family in text_string_to_metric_families(text)}  # fmt: skip
 
 
 def _all_runs() -> int:
@@ -161,8 +161,8 @@ class CaughtUp(threading.Thread):
         self.seconds = time.monotonic() - began
 
     def _caught_up(self) -> bool:
-        known = _operator_metric("drift_operator_runs")
-        return known >= self.expected and _operator_metric("drift_operator_runs_catching_up") == 0
+        metrics = _operator_metrics()
+        return metrics["drift_operator_runs"] >= self.expected and metrics["drift_operator_runs_catching_up"] == 0
 
 
 def compared_by_hand(api: client.CustomObjectsApi, namespace: str, prefix: str) -> float:
