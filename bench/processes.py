@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from drift_devstack.config import load_config
@@ -35,10 +37,87 @@ def rss_mib(pid: int | str = "self") -> float:
     return 0.0
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time a process has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _stat(pid: int | str) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (the process state first)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid: int, *, reaped: bool = False) -> float:
+    """User plus system CPU time a process has used (with `reaped`, also its children that have exited)."""
+    fields = _stat(pid)
+    ticks = sum(int(field) for field in fields[11 : 15 if reaped else 13])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class CpuMark:
+    """CPU seconds used up to one moment: by each running service of the stack (with its child processes, such as
+    PostgreSQL's backends), by this process, and by the machine's cores (busy and all)."""
+
+    services: dict[str, float]
+    this_process: float
+    cores_busy: float
+    cores_all: float
+
+    @classmethod
+    def now(cls) -> CpuMark:
+        config = load_config()
+        processes = ProcessManager(config)
+        children = _children()
+        services = {}
+        for pid_file in sorted(config.run_dir.glob("*.pid")):
+            pid = processes.pid(pid_file.stem)
+            if pid is not None:
+                services[pid_file.stem] = _tree_cpu_seconds(pid, children)
+        ticks = [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = ticks[3] + ticks[4]  # idle, iowait
+        hz = os.sysconf("SC_CLK_TCK")
+        return cls(services, cpu_seconds(os.getpid()), (sum(ticks) - idle) / hz, sum(ticks) / hz)
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """CPU seconds used between two marks (`CpuUse.since(mark)`): by service, by this process, and the share of the
+    machine's core time that was busy."""
+
+    services: dict[str, float]
+    this_process: float
+    busy_share: float
+
+    @classmethod
+    def since(cls, before: CpuMark) -> CpuUse:
+        now = CpuMark.now()
+        services = {name: now.services[name] - used for name, used in before.services.items() if name in now.services}
+        busy = (now.cores_busy - before.cores_busy) / max(now.cores_all - before.cores_all, 1e-9)
+        return cls(services, now.this_process - before.this_process, busy)
+
+    def ms_per(self, count: int, *names: str) -> float:
+        """Milliseconds of CPU per one of `count` (runs, resumes) used by the services `names` (all without)."""
+        return 1000 * sum(used for name, used in self.services.items() if not names or name in names) / count
+
+    def breakdown(self, count: int) -> str:
+        """Each service's (and this process's) milliseconds of CPU per one of `count`, the most first."""
+        shares = sorted([*self.services.items(), ("this process", self.this_process)], key=lambda item: -item[1])
+        return ", ".join(f"{name} {1000 * used / count:.1f}" for name, used in shares if used * 1000 / count >= 0.1)
+
+
+def _children() -> dict[int, list[int]]:
+    """Every live process's children, by parent pid."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                children.setdefault(int(_stat(entry.name)[1]), []).append(int(entry.name))
+    return children
+
+
+def _tree_cpu_seconds(pid: int, children: dict[int, list[int]]) -> float:
+    """CPU seconds of a process, its exited children and its live descendants (0 if it has exited)."""
+    try:
+        own = cpu_seconds(pid, reaped=True)
+    except OSError:
+        return 0.0
+    return own + sum(_tree_cpu_seconds(child, children) for child in children.get(pid, []))
 
 
 def stack(*args: str) -> None:

@@ -34,6 +34,7 @@ from drift.temporal_client import connect
 
 from .baseline_workflows import Arrivals, WaitsForAnswer
 from .kube_objects import GROUP, VERSION, resource, workflow
+from .processes import CpuMark, CpuUse
 from .report import Result, percentile
 from .worker_chain import remote_chain_ms
 
@@ -119,14 +120,26 @@ class HandWritten:
     waiting_per_second: float
     to_waiting_ms: list[float]
     answer_to_done_ms: list[float]
+    starts_cpu: CpuUse
+    """From the first start to the last wait."""
+    answers_cpu: CpuUse
+    """From the `answers_measured_from`-th answer to the last result."""
+
+
+OWN_WORK = ("temporal", "postgres")
+"""The stack services a hand-written baseline's CPU counts beside its own process (worker and client)."""
 
 
 def hand_written(
-    count: int, start_offsets: list[float] | None = None, answer_offsets: list[float] | None = None
+    count: int,
+    start_offsets: list[float] | None = None,
+    answer_offsets: list[float] | None = None,
+    answers_measured_from: int = 0,
 ) -> HandWritten:
     """`count` WaitsForAnswer workflows (a worker in this process), the i-th started `start_offsets[i]` s after
     the first (all at once without offsets), each start -> its wait; then the i-th answered `answer_offsets[i]` s
-    after the first answer, each signal -> its result."""
+    after the first answer, each signal -> its result; and the CPU used by both (`answers_measured_from`: the
+    answers whose CPU is counted begin with this one)."""
 
     async def measure() -> HandWritten:
         client = await connect(temporal_settings(os.environ))
@@ -140,8 +153,10 @@ def hand_written(
             started[workflow_id] = time.monotonic()
             return await client.start_workflow(WaitsForAnswer.run, id=workflow_id, task_queue=queue)
 
-        async def answer(handle: WorkflowHandle[WaitsForAnswer, None], at: float) -> float:
+        async def answer(index: int, handle: WorkflowHandle[WaitsForAnswer, None], at: float) -> float:
             await asyncio.sleep(at - time.monotonic())
+            if index == answers_measured_from:
+                marks.append(CpuMark.now())
             began = time.monotonic()
             await handle.signal(WaitsForAnswer.answer)
             await handle.result()
@@ -150,13 +165,16 @@ def hand_written(
         arrivals = Arrivals()
         async with Worker(client, task_queue=queue, workflows=[WaitsForAnswer], activities=[arrivals.arrived],
                           max_concurrent_local_activities=count):  # fmt: skip
-            first = time.monotonic()
+            marks, first = [CpuMark.now()], time.monotonic()
             handles = await asyncio.gather(*(start(i, first + at) for i, at in zip(ids, start_at, strict=True)))
             waiting = dict([await arrivals.queue.get() for _ in ids])
-            first = time.monotonic()
-            done = await asyncio.gather(*(answer(h, first + at) for h, at in zip(handles, answer_at, strict=True)))
+            starts_cpu, first = CpuUse.since(marks.pop()), time.monotonic()
+            answers = zip(handles, answer_at, strict=True)
+            done = await asyncio.gather(*(answer(index, h, first + at) for index, (h, at) in enumerate(answers)))
+            answers_cpu = CpuUse.since(marks.pop())
         to_waiting = [(waiting[workflow_id] - started[workflow_id]) * 1000 for workflow_id in ids]
-        return HandWritten(count / (max(waiting.values()) - min(started.values())), to_waiting, list(done))
+        rate = count / (max(waiting.values()) - min(started.values()))
+        return HandWritten(rate, to_waiting, list(done), starts_cpu, answers_cpu)
 
     return asyncio.run(measure())
 
@@ -170,15 +188,24 @@ def back_to_back_then_resume(api: client.CustomObjectsApi, runs: PhaseWatch, nam
     """Goals 2 and 3: 200 runs created back to back -> Waiting; then each resumed -> Succeeded, the first PACED one
     every PACE_SECONDS, the rest back to back; beside the same written by hand on Temporal (`hand_written`)."""
     names = [f"b2b-{i}" for i in range(BACK_TO_BACK)]
+    mark = CpuMark.now()
     created = {name: _create(api, namespace, name, "waiter") for name in names}
     runs.wait(names, "Waiting", 300)
+    starts_cpu = CpuUse.since(mark)
     to_waiting = [(runs.seen[name, "Waiting"] - created[name]) * 1000 for name in names]
     started_rate = BACK_TO_BACK / (max(runs.seen[name, "Waiting"] for name in names) - created[names[0]])
     resumed = resume_each(api, namespace, names[:PACED], pause=PACE_SECONDS)
+    mark = CpuMark.now()
     resumed |= resume_each(api, namespace, names[PACED:])
     runs.wait(names, "Succeeded", 300)
+    burst_cpu = CpuUse.since(mark)
     to_done = [(runs.seen[name, "Succeeded"] - resumed[name]) * 1000 for name in names]
-    hand = hand_written(BACK_TO_BACK, _offsets(created, names), _offsets(resumed, names))
+    hand = hand_written(BACK_TO_BACK, _offsets(created, names), _offsets(resumed, names), PACED)
+    bursts = BACK_TO_BACK - PACED
+    print(f"CPU ms per run, create -> Waiting: {starts_cpu.breakdown(BACK_TO_BACK)}")
+    print(f"  hand-written: {hand.starts_cpu.breakdown(BACK_TO_BACK)}")
+    print(f"CPU ms per resume, burst: {burst_cpu.breakdown(bursts)}")
+    print(f"  hand-written: {hand.answers_cpu.breakdown(bursts)}")
     resumes = {"paced": slice(None, PACED), "burst": slice(PACED, None)}
     return [
         Result("runs_200_create_to_waiting_p95", percentile(to_waiting, 95), "ms",
@@ -188,6 +215,21 @@ def back_to_back_then_resume(api: client.CustomObjectsApi, runs: PhaseWatch, nam
         *(Result(f"resume_to_succeeded_{kind}_p{q}", percentile(to_done[part], q), "ms",
                  f"hand-written, same schedule: signal -> result p{q}", percentile(hand.answer_to_done_ms[part], q))
           for kind, part in resumes.items() for q in (50, 95)),
+        *_cpu_rows("runs_200", "run", starts_cpu, hand.starts_cpu, BACK_TO_BACK),
+        *_cpu_rows("resume_burst", "resume", burst_cpu, hand.answers_cpu, bursts),
+    ]  # fmt: skip
+
+
+def _cpu_rows(prefix: str, per: str, drift: CpuUse, hand: CpuUse, count: int) -> list[Result]:
+    """The CPU a phase of goal 2 or 3 cost: milliseconds per `per` (run, resume) in all of the stack's services
+    (the hand-written baseline: Temporal, PostgreSQL and its own worker and client), and the share of the
+    machine's core time that was busy."""
+    hand_ms = hand.ms_per(count, *OWN_WORK) + 1000 * hand.this_process / count
+    return [
+        Result(f"{prefix}_cpu_ms_per_{per}", drift.ms_per(count), "ms",
+               "hand-written, same schedule: Temporal, PostgreSQL, its worker", hand_ms),
+        Result(f"{prefix}_cores_busy", 100 * drift.busy_share, "%", "hand-written, same schedule",
+               100 * hand.busy_share),
     ]  # fmt: skip
 
 
