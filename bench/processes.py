@@ -69,8 +69,9 @@ class CpuMark:
             pid = processes.pid(pid_file.stem)
             if pid is not None:
                 services[pid_file.stem] = _tree_cpu_seconds(pid, children)
-        ticks = [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        idle = ticks[3] + ticks[4]  # idle, iowait
+        # user nice system idle iowait irq softirq steal (guest time is counted in user and nice already)
+        ticks = [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        idle = ticks[3] + ticks[4]
         hz = os.sysconf("SC_CLK_TCK")
         return cls(services, cpu_seconds(os.getpid()), (sum(ticks) - idle) / hz, sum(ticks) / hz)
 

@@ -126,7 +126,7 @@ class HandWritten:
     """From the `answers_measured_from`-th answer to the last result."""
 
 
-OWN_WORK = ("temporal", "postgres")
+HAND_WRITTEN_SERVICES = ("temporal", "postgres")
 """The stack services a hand-written baseline's CPU counts beside its own process (worker and client)."""
 
 
@@ -224,7 +224,7 @@ def _cpu_rows(prefix: str, per: str, drift: CpuUse, hand: CpuUse, count: int) ->
     """The CPU a phase of goal 2 or 3 cost: milliseconds per `per` (run, resume) in all of the stack's services
     (the hand-written baseline: Temporal, PostgreSQL and its own worker and client), and the share of the
     machine's core time that was busy."""
-    hand_ms = hand.ms_per(count, *OWN_WORK) + 1000 * hand.this_process / count
+    hand_ms = hand.ms_per(count, *HAND_WRITTEN_SERVICES) + 1000 * hand.this_process / count
     return [
         Result(f"{prefix}_cpu_ms_per_{per}", drift.ms_per(count), "ms",
                "hand-written, same schedule: Temporal, PostgreSQL, its worker", hand_ms),
