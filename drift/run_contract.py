@@ -123,3 +123,6 @@ class RunEvent(_Model):
 
     workflow_id: str
     snapshot: RunSnapshot
+    end_recorded: bool = False
+    """The snapshot's end (`finished_at`) is recorded beside the run's context in HBase already (by the worker,
+    with the last context), so the operator need not record it. Absent from workers before 2026-11-27."""

@@ -174,8 +174,12 @@ class HBaseStore:
 
     async def put(self, table: str, row: str, column: bytes, value: bytes, timestamp: int | None = None) -> None:
         """Write one cell (optionally at a given cell timestamp)."""
+        await self.put_cells(table, row, {column: value}, timestamp)
+
+    async def put_cells(self, table: str, row: str, cells: dict[bytes, bytes], timestamp: int | None = None) -> None:
+        """Write cells of one row in one mutation (optionally at a given cell timestamp)."""
         name = self.table_name(table)
-        await self._run(lambda c: c.table(name).put(row.encode(), {column: value}, timestamp=timestamp))
+        await self._run(lambda c: c.table(name).put(row.encode(), cells, timestamp=timestamp))
 
     async def row(self, table: str, row: str) -> dict[bytes, bytes]:
         """Every cell of a row (empty if absent)."""
@@ -237,13 +241,17 @@ class HBaseStore:
 
     # Run contexts ------------------------------------------------------------------------------------
 
-    async def put_context(self, execution_id: str, body: bytes, sequence: int) -> None:
-        """Persist a run's context after node number `sequence`.
+    async def put_context(
+        self, execution_id: str, body: bytes, sequence: int, finished_at: datetime | None = None
+    ) -> None:
+        """Persist a run's context after node number `sequence`; with `finished_at`, the run's last context, and
+        when it ended is recorded in the same write (as `mark_context_finished` does).
 
         The cell timestamp is the sequence, so HBase keeps the highest one: a retried or late write of
         an older context never replaces a newer one, and rewriting the same sequence is harmless.
         """
-        await self.put("WorkflowContextHB", execution_id, CONTEXT_COLUMN, body, timestamp=sequence)
+        cells = {CONTEXT_COLUMN: body} | ({FINISHED_COLUMN: _finished(finished_at)} if finished_at else {})
+        await self.put_cells("WorkflowContextHB", execution_id, cells, timestamp=sequence)
 
     async def get_context(self, execution_id: str) -> bytes | None:
         """The latest persisted context of a run."""
@@ -259,8 +267,7 @@ class HBaseStore:
 
     async def mark_context_finished(self, execution_id: str, finished_at: datetime) -> None:
         """Record when a run ended, beside its context (what retention goes by)."""
-        value = finished_at.isoformat().encode()
-        await self.put("WorkflowContextHB", execution_id, FINISHED_COLUMN, value)
+        await self.put("WorkflowContextHB", execution_id, FINISHED_COLUMN, _finished(finished_at))
 
     async def finished_contexts(self) -> list[tuple[str, datetime]]:
         """(execution id, when it ended) of every context marked finished."""
@@ -277,3 +284,8 @@ class HBaseStore:
         self._executor.shutdown(wait=True)
         while not self._idle.empty():
             self._idle.get().close()
+
+
+def _finished(finished_at: datetime) -> bytes:
+    """A run's end as its context row records it."""
+    return finished_at.isoformat().encode()

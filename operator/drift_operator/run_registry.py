@@ -59,6 +59,8 @@ class RunState:
     """Set when a snapshot arrives (ends a hold)."""
     flusher: asyncio.Task[None] | None = None
     end_ahead: EndAhead | None = None
+    end_recorded: int = -1
+    """The sequence of the run's final snapshot whose end the worker recorded beside its context (none: -1)."""
     last_write: float = 0.0
     snapshot_epoch: int = -1
     """The subscription epoch of the snapshot applied last (-1: none from a live subscription)."""

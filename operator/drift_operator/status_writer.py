@@ -11,7 +11,8 @@ once. At most a few writes are in flight (status_queue): a run waits for its tur
 rest first, and what arrives meanwhile goes out in its one patch. A snapshot saying the run ended is confirmed on
 Temporal first (the execution closes just after the worker sends it); an end Temporal has not recorded is not
 shown. When a started run ends, the time is recorded beside its context in HBase (context retention goes by it)
-before the final status is written: while Temporal's close is awaited, when the worker's snapshot carries the end.
+before the final status is written: by the worker with the run's last context when its run event says so
+(`end_recorded`), else here while Temporal's close is awaited, when the worker's snapshot carries the end.
 Phase changes are recorded as Events in the background: they never hold up a status write.
 """
 
@@ -123,7 +124,7 @@ class StatusWriter:
         if ahead is not None and ahead.snapshot is snapshot:
             confirmed, marked = ahead.confirmed, ahead.marked
         else:
-            confirmed, marked = await self._close_and_mark(state.workflow_id, snapshot)
+            confirmed, marked = await self._close_and_mark(state, snapshot)
         state.observed = dataclasses.replace(state.observed, **confirmed)
         return marked
 
@@ -134,18 +135,19 @@ class StatusWriter:
         if snapshot is None or not _end_unconfirmed(dataclasses.replace(state.observed, snapshot=snapshot)):
             return
         try:
-            state.end_ahead = EndAhead(snapshot, *await self._close_and_mark(state.workflow_id, snapshot))
+            state.end_ahead = EndAhead(snapshot, *await self._close_and_mark(state, snapshot))
         except (BackendUnavailable, OSError) as exc:
             log.warning("end of %s not marked ahead of its write (%s)", state.workflow_id, exc)
 
-    async def _close_and_mark(self, workflow_id: str, snapshot: RunSnapshot | None) -> tuple[dict[str, Any], bool]:
-        """Temporal's close of the run (`_confirm_end`) and whether the snapshot's end was marked beside its context
-        meanwhile (not without an end time)."""
-        finished = snapshot.finished_at if snapshot else None
-        if finished is None:
-            return await self._confirm_end(workflow_id), False
-        mark = self.store.mark_context_finished(workflow_id, finished)
-        confirmed, _ = await asyncio.gather(self._confirm_end(workflow_id), mark)
+    async def _close_and_mark(self, state: RunState, snapshot: RunSnapshot | None) -> tuple[dict[str, Any], bool]:
+        """Temporal's close of the run (`_confirm_end`) and whether the snapshot's end is marked beside its context:
+        by the worker with the run's last context, or here meanwhile (not without an end time)."""
+        if snapshot is None or snapshot.finished_at is None:
+            return await self._confirm_end(state.workflow_id), False
+        if snapshot.sequence == state.end_recorded:
+            return await self._confirm_end(state.workflow_id), True
+        mark = self.store.mark_context_finished(state.workflow_id, snapshot.finished_at)
+        confirmed, _ = await asyncio.gather(self._confirm_end(state.workflow_id), mark)
         return confirmed, True
 
     async def _confirm_end(self, workflow_id: str) -> dict[str, Any]:
@@ -182,6 +184,8 @@ class StatusWriter:
             RUN_EVENTS.labels("stale").inc()
             return
         RUN_EVENTS.labels("coalesced" if state.pending else "applied").inc()
+        if event.end_recorded:
+            state.end_recorded = event.snapshot.sequence
         state.pending, state.pending_epoch = event.snapshot, epoch
         state.pending_since = state.pending_since or time.monotonic()
         state.arrived.set()

@@ -7,6 +7,7 @@ import dataclasses
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from prometheus_client import REGISTRY
@@ -131,6 +132,16 @@ async def test_contexts_keep_the_highest_sequence(store):
     assert await store.get_context(execution) == b'{"n": 2}'
     await store.put_context(execution, b'{"n": 3}', sequence=3)
     assert await store.get_context(execution) == b'{"n": 3}'
+
+
+async def test_a_runs_last_context_records_its_end_in_the_same_write(store):
+    running, ended = (f"support/run-{uuid.uuid4().hex[:6]}/uid" for _ in range(2))
+    finished_at = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    await store.put_context(running, b'{"n": 1}', sequence=1)
+    await store.put_context(ended, b'{"n": 2}', sequence=2, finished_at=finished_at)
+    assert await store.get_context(ended) == b'{"n": 2}'
+    finished = dict(await store.finished_contexts())
+    assert (finished.get(ended), running in finished) == (finished_at, False)
 
 
 async def test_a_withdrawn_pointer_is_gone_everywhere_and_no_reader_puts_it_back(store, cache):

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from drift.models.run import NodeExecution, RunError, WaitingFor
-from drift.run_contract import RunSnapshot
+from drift.run_contract import RunEvent, RunSnapshot
 from drift.run_observation import Execution
 from drift_operator import status_writer
-from drift_operator.run_registry import RunState
+from drift_operator.run_registry import RunRegistry, RunState
 from drift_operator.run_status import Observed, changes, format_duration, phase_of, run_status
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -225,3 +225,38 @@ async def test_an_end_is_confirmed_before_its_write_waits_for_a_slot_and_not_aga
     state.observed = dataclasses.replace(state.observed, snapshot=state.pending)  # what the write records
     assert await writer._confirm_and_mark(state)
     assert (state.observed.closed, len(polls), len(marks), state.end_ahead) == ("COMPLETED", 1, 1, None)
+
+
+@pytest.mark.parametrize("end_recorded", [True, False], ids=["recorded by the worker", "by an earlier worker"])
+async def test_the_end_is_recorded_once_beside_the_context(monkeypatch: pytest.MonkeyPatch, end_recorded):
+    # The worker records a run's end with its last context and says so on the run event; an event without it (a
+    # worker before 2026-11-27) leaves the record to the operator.
+    marks, patches = [], []
+
+    class Store:
+        async def mark_context_finished(self, workflow_id: str, finished_at: datetime) -> None:
+            marks.append((workflow_id, finished_at))
+
+    class Kube:
+        async def patch_status(self, plural, namespace, name, status):
+            patches.append(status)
+            return {"metadata": {"uid": "uid", "generation": 1}, "status": dict(status)}
+
+        async def event(self, *args) -> None:
+            pass
+
+    async def await_close(client, workflow_id, seconds):
+        return Execution("COMPLETED", NOW, SUCCEEDED, None)
+
+    monkeypatch.setattr(status_writer.run_observation, "await_close", await_close)
+    runs = RunRegistry()
+    writer = status_writer.StatusWriter(Kube(), Store(), runs, 0.2, None)  # type: ignore[arg-type]
+    body = {"metadata": {"namespace": "ns", "name": "run", "uid": "uid", "generation": 1},
+            "status": {"phase": "Waiting", "execution": {"workflowId": "ns/run/uid"}}}  # fmt: skip
+    state = runs.track(body)
+    state.observed = Observed(started=True, snapshot=WAITING)
+    final = SUCCEEDED.model_copy(update={"sequence": WAITING.sequence + 1})
+    writer.offer(RunEvent(workflow_id=state.workflow_id, snapshot=final, end_recorded=end_recorded), epoch=0)
+    await asyncio.wait_for(state.flusher, 1.0)  # type: ignore[arg-type]
+    assert [patch["phase"] for patch in patches] == ["Succeeded"]
+    assert marks == ([] if end_recorded else [(state.workflow_id, NOW)])

@@ -149,18 +149,21 @@ class DriftActivities(RunActivities):
     @activity.defn(name=PERSIST_PROGRESS)
     async def persist_progress(self, update: ProgressUpdate) -> None:
         """Write the context to HBase (idempotent by sequence; coalesced with the run's other writes in flight:
-        see context_writer), then publish the snapshot (retried: see run_event_publisher)."""
+        see context_writer), with the run's end when the snapshot has one, then publish the snapshot (retried:
+        see run_event_publisher)."""
         began = time.perf_counter()
         body = json.dumps(update.context, separators=(",", ":")).encode()
+        finished_at = update.snapshot.finished_at
         try:
-            await self.contexts.write(update.workflow_id, body, update.sequence)
+            await self.contexts.write(update.workflow_id, body, update.sequence, finished_at)
         except BackendUnavailable as exc:
             raise ApplicationError(str(exc), type="HBASE_UNAVAILABLE") from None
         CONTEXT_PERSIST_SECONDS.observe(time.perf_counter() - began)
         for node in update.completed:
             NODE_EXECUTIONS.labels(node.execution.type, node.execution.phase).inc()
             NODE_SECONDS.labels(node.execution.type).observe(node.seconds)
-        await self.events.publish(RunEvent(workflow_id=update.workflow_id, snapshot=update.snapshot))
+        event = RunEvent(workflow_id=update.workflow_id, snapshot=update.snapshot, end_recorded=finished_at is not None)
+        await self.events.publish(event)
 
     @activity.defn(name=STORE_VALUE)
     async def store_value(self, request: StoreValue) -> None:

@@ -13,20 +13,31 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 
 class ContextStore(Protocol):
     """Where contexts are stored (drift.storage.hbase.HBaseStore)."""
 
-    async def put_context(self, execution_id: str, body: bytes, sequence: int) -> None: ...
+    async def put_context(
+        self, execution_id: str, body: bytes, sequence: int, finished_at: datetime | None = None
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Context:
+    sequence: int
+    body: bytes
+    finished_at: datetime | None
+    """Set on a run's last context: when it ended, recorded in the same write."""
 
 
 @dataclass(eq=False)
 class _Row:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    newest: tuple[int, bytes] | None = None
-    """The newest context handed in and not written yet: (sequence, body)."""
+    newest: _Context | None = None
+    """The newest context handed in and not written yet."""
     stored: int = -1
     """The highest sequence written by this worker."""
     callers: int = 0
@@ -39,26 +50,28 @@ class ContextWriter:
         self._store = store
         self._rows: dict[str, _Row] = {}
 
-    async def write(self, workflow_id: str, body: bytes, sequence: int) -> None:
-        """Return once the run's context of `sequence`, or a newer one, is stored; raise what the store raised
-        if the write that would have covered it failed (the context stays queued for the next caller)."""
+    async def write(self, workflow_id: str, body: bytes, sequence: int, finished_at: datetime | None = None) -> None:
+        """Return once the run's context of `sequence`, or a newer one, is stored (`finished_at`: this is the run's
+        last context, and it ended then); raise what the store raised if the write that would have covered it
+        failed (the context stays queued for the next caller)."""
         row = self._rows.setdefault(workflow_id, _Row())
         row.callers += 1
+        context = _Context(sequence, body, finished_at)
         try:
-            if row.newest is None or sequence > row.newest[0]:
-                row.newest = (sequence, body)
+            if row.newest is None or sequence > row.newest.sequence:
+                row.newest = context
             async with row.lock:
                 if row.stored >= sequence:
                     return
-                newest = row.newest if row.newest and row.newest[0] >= sequence else (sequence, body)
+                newest = row.newest if row.newest and row.newest.sequence >= sequence else context
                 row.newest = None
                 try:
-                    await self._store.put_context(workflow_id, newest[1], newest[0])
+                    await self._store.put_context(workflow_id, newest.body, newest.sequence, newest.finished_at)
                 except BaseException:
-                    if row.newest is None or row.newest[0] < newest[0]:
+                    if row.newest is None or row.newest.sequence < newest.sequence:
                         row.newest = newest
                     raise
-                row.stored = max(row.stored, newest[0])
+                row.stored = max(row.stored, newest.sequence)
         finally:
             row.callers -= 1
             if not row.callers:
