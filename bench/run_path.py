@@ -156,22 +156,23 @@ def hand_written(
         async def answer(index: int, handle: WorkflowHandle[WaitsForAnswer, None], at: float) -> float:
             await asyncio.sleep(at - time.monotonic())
             if index == answers_measured_from:
-                marks.append(CpuMark.now())
+                answers_mark.append(CpuMark.now())
             began = time.monotonic()
             await handle.signal(WaitsForAnswer.answer)
             await handle.result()
             return (time.monotonic() - began) * 1000
 
         arrivals = Arrivals()
+        answers_mark: list[CpuMark] = []  # taken by the answer `answers_measured_from`
         async with Worker(client, task_queue=queue, workflows=[WaitsForAnswer], activities=[arrivals.arrived],
                           max_concurrent_local_activities=count):  # fmt: skip
-            marks, first = [CpuMark.now()], time.monotonic()
+            starts_mark, first = CpuMark.now(), time.monotonic()
             handles = await asyncio.gather(*(start(i, first + at) for i, at in zip(ids, start_at, strict=True)))
             waiting = dict([await arrivals.queue.get() for _ in ids])
-            starts_cpu, first = CpuUse.since(marks.pop()), time.monotonic()
+            starts_cpu, first = CpuUse.since(starts_mark), time.monotonic()
             answers = zip(handles, answer_at, strict=True)
             done = await asyncio.gather(*(answer(index, h, first + at) for index, (h, at) in enumerate(answers)))
-            answers_cpu = CpuUse.since(marks.pop())
+            answers_cpu = CpuUse.since(answers_mark[0])
         to_waiting = [(waiting[workflow_id] - started[workflow_id]) * 1000 for workflow_id in ids]
         rate = count / (max(waiting.values()) - min(started.values()))
         return HandWritten(rate, to_waiting, list(done), starts_cpu, answers_cpu)

@@ -79,13 +79,10 @@ class RunWatch:
             while True:
                 try:
                     version = await self._watch(version or await self._list())
-                except KubeError as exc:
-                    if exc.status == GONE:
+                except (KubeError, aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                    if isinstance(exc, KubeError) and exc.status == GONE:
                         version = None
                         continue
-                    log.warning("watch of %s: %s; again in %.0f s", self._plural, exc, RETRY_SECONDS)
-                    await asyncio.sleep(RETRY_SECONDS)
-                except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                     log.warning("watch of %s: %s; again in %.0f s", self._plural, exc, RETRY_SECONDS)
                     await asyncio.sleep(RETRY_SECONDS)
         finally:
